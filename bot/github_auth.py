@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import jwt
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
@@ -180,7 +181,7 @@ def _load_private_key(pem: str) -> RSAPrivateKey:
         text = text.replace("\\n", "\n")
     try:
         key = serialization.load_pem_private_key(text.encode(), password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, RSAPrivateKey):
         raise GitHubAuthError(

@@ -61,6 +61,7 @@ def _check_url(url: str, api_origin: str, resolve: Resolver) -> bool:
         return True
     if parts.scheme != "https" or not parts.hostname:
         raise UnsafeAttachment(f"refusing to download attachment from a non-https URL ({origin})")
+    checked = False
     for address in resolve(parts.hostname) or [parts.hostname]:
         try:
             ip = ipaddress.ip_address(address.split("%")[0])
@@ -70,6 +71,10 @@ def _check_url(url: str, api_origin: str, resolve: Resolver) -> bool:
             raise UnsafeAttachment(
                 f"refusing to download attachment from a private address ({parts.hostname})"
             )
+        checked = True
+    if not checked:
+        # Fail closed: an address we could not check may be a private one.
+        raise UnsafeAttachment(f"refusing to download attachment: cannot resolve {parts.hostname}")
     return False
 
 
@@ -126,13 +131,18 @@ def read_capped(resp: requests.Response, max_bytes: int) -> bytes:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_MAX_NAME = 120
 
 
 def safe_filename(name: str, taken: set[str] | None = None) -> str:
     """A file name that stays inside its folder, is not hidden, and is unique."""
     base = unicodedata.normalize("NFKC", name).replace("\\", "/").split("/")[-1]
     base = _UNSAFE.sub("_", base).strip(" .") or "attachment"
-    base = base[:120]
+    if len(base) > _MAX_NAME:
+        stem, dot, ext = base.rpartition(".")
+        keep = dot + ext if dot and len(ext) <= 10 else ""
+        base = (base[: _MAX_NAME - len(keep)].rstrip(" .") + keep) if keep else base[:_MAX_NAME]
+        base = base.rstrip(" .") or "attachment"
     if taken is None:
         return base
     stem, dot, ext = base.rpartition(".")

@@ -8,7 +8,6 @@ Every failure ends as one line on stderr and an exit code (see cli_output).
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
@@ -154,7 +153,7 @@ def _report(exc: Exception, secrets: list[str]) -> int:
         message = f"unexpected error ({type(exc).__name__}): {exc}"
     for secret in secrets:
         message = message.replace(secret, "***")
-    err(" ".join(message.split()) or type(exc).__name__)
+    err("error: " + (" ".join(message.split()) or type(exc).__name__))
     return code
 
 
@@ -186,20 +185,16 @@ def _emulator(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         raise
     config = EmulatorConfig(session_id_form=args.session_id_form, error_style=args.error_style)
-    print(
-        f"Devin API emulator on http://{args.host}:{args.port}/v3 "
-        f"(org {config.org_id}, key {config.api_key}); Ctrl-C stops it",
-        file=sys.stderr,
-        flush=True,
-    )
     serve(args.host, args.port, config)
     return 0
 
 
 def _service(name: str) -> Any:
     def run(args: argparse.Namespace) -> int:
+        import importlib
+
         try:
-            from bot import service_cli
+            service_cli = importlib.import_module("bot.service_cli")
         except ImportError as exc:
             if exc.name == "bot.service_cli":
                 err(f"devin-bridge {name} is not available in this build")

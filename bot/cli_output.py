@@ -20,7 +20,7 @@ EXIT_FAILED = 4
 EXIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
 
-_MAX_CELL = 60
+CLIP = 50
 
 
 class CliUsageError(Exception):
@@ -32,7 +32,7 @@ def out(line: str = "") -> None:
 
 
 def err(line: str) -> None:
-    print(f"devin-bridge: {line}", file=sys.stderr, flush=True)
+    print(line, file=sys.stderr, flush=True)
 
 
 def print_json(data: Any) -> None:
@@ -57,14 +57,19 @@ def _plain(data: Any) -> Any:
     return data
 
 
-def cell(value: Any, width: int = _MAX_CELL) -> str:
+def cell(value: Any, width: int = 0) -> str:
+    """One line of text; clipped to ``width`` characters when that is given."""
     text = "" if value is None else str(value)
     text = " ".join(text.split())  # one line per row, whatever the API sent
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if not width or len(text) <= width else text[: width - 1] + "…"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str) -> None:
-    """Print rows as columns aligned on the widest cell; ``empty`` when there are none."""
+    """Print rows as columns aligned on the widest cell; ``empty`` when there are none.
+
+    Free text (titles, names) should be passed through ``clip`` by the caller; ids and
+    URLs are never shortened.
+    """
     cells = [[cell(v) for v in row] for row in rows]
     if not cells:
         out(empty)
@@ -74,6 +79,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str) 
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
     for row in [list(headers), *cells]:
         out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def clip(value: Any) -> str:
+    return cell(value, CLIP)
 
 
 def fields(pairs: Iterable[tuple[str, Any]]) -> None:

@@ -10,6 +10,7 @@ from bot.cli_output import (
     CliUsageError,
     acus,
     ago,
+    clip,
     err,
     fields,
     out,
@@ -129,7 +130,14 @@ def list_sessions(args: argparse.Namespace, client: DevinClient) -> int:
     table(
         ("ID", "STATE", "TITLE", "UPDATED", "ACUS", "PRS"),
         (
-            (s.session_id, s.state(), s.title, ago(s.updated_at), acus(s.acus_consumed), _prs(s))
+            (
+                s.session_id,
+                s.state(),
+                clip(s.title),
+                ago(s.updated_at),
+                acus(s.acus_consumed),
+                _prs(s),
+            )
             for s in found
         ),
         empty="no sessions",
@@ -270,7 +278,7 @@ def attachments(args: argparse.Namespace, client: DevinClient) -> int:
         return 0
     table(
         ("NAME", "SOURCE", "TYPE", "URL"),
-        ((a.name, a.source, a.content_type, a.url) for a in found),
+        ((clip(a.name), a.source, a.content_type, a.url) for a in found),
         empty="no attachments",
     )
     return 0

@@ -10,6 +10,7 @@ that tag before anything is sent again.
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import time
 import uuid
@@ -273,7 +274,11 @@ class DevinClient:
     def add_tags(self, session_id: str, tags: list[str]) -> tuple[str, ...]:
         # Appending is idempotent (the API de-duplicates), so retries are safe.
         data = self._request(
-            "POST", self._tags_path(session_id), json={"tags": tags}, what="adding tags"
+            "POST",
+            self._tags_path(session_id),
+            json={"tags": tags},
+            what="adding tags",
+            retry="idempotent",
         )
         return _tags(data)
 
@@ -535,7 +540,7 @@ class DevinClient:
         seen: set[str] = set()
         while True:
             query = dict(params)
-            query["first"] = first
+            query["first"] = max(1, min(200, first))
             if after:
                 query["after"] = after
             page = Page.from_api(self._request("GET", path, params=query, what=what), parse)
@@ -592,7 +597,7 @@ class DevinClient:
             self._observe(method, path, resp.status_code, started)
             if resp.status_code < 300:
                 return _json_or_none(resp, what)
-            body = _error_body(resp)
+            body = _error_body(resp, self._key)
             retry_after = _retry_after(resp.headers.get("Retry-After"))
             error = error_for_status(resp.status_code, body, what=what, retry_after=retry_after)
             self._scrub(error)
@@ -624,7 +629,8 @@ class DevinClient:
 
 def _segment(value: str, what: str) -> str:
     v = value.strip()
-    if not v or "/" in v or "?" in v or "#" in v:
+    # "." and ".." would be resolved as path segments and hit another endpoint.
+    if not v or v in (".", "..") or "/" in v or "?" in v or "#" in v:
         raise DevinValidationError(f"not a valid {what}: {value!r}")
     return v
 
@@ -666,11 +672,13 @@ def _json_or_none(resp: requests.Response, what: str) -> Any:
         ) from None
 
 
-def _error_body(resp: requests.Response) -> Any:
+def _error_body(resp: requests.Response, key: str) -> Any:
+    # Masked before parsing: a cut-off echo of the key would escape _scrub later.
+    text = resp.text.replace(key, "***")
     try:
-        return resp.json()
+        return json.loads(text)
     except ValueError:
-        return resp.text[:300] if "html" not in resp.headers.get("Content-Type", "") else ""
+        return text[:300] if "html" not in resp.headers.get("Content-Type", "") else ""
 
 
 def _retry_after(value: str | None) -> float | None:

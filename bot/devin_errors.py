@@ -93,7 +93,11 @@ def error_detail(body: Any, limit: int = 300) -> tuple[str, tuple[str, ...]]:
         ):
             if not isinstance(item, Mapping):
                 continue
-            loc = item.get("loc") or item.get("field") or item.get("pointer") or ()
+            loc = item.get("loc") or item.get("field") or ()
+            pointer = item.get("pointer")
+            if not loc and isinstance(pointer, str):
+                # RFC 9457 errors point into the body with a JSON pointer ("#/a/0/b").
+                loc = [p for p in pointer.lstrip("#").split("/") if p]
             if isinstance(loc, str):
                 loc = [loc]
             names = [str(x) for x in loc if x not in ("body", "query", "path")]

@@ -71,7 +71,7 @@ def bare_session_id(session_id: str) -> str:
 def path_session_id(session_id: str) -> str:
     """The ``devin-<id>`` form that every per-session path requires."""
     sid = session_id.strip()
-    if not sid or "/" in sid or not _HEX_ID.match(sid):
+    if not _HEX_ID.match(sid) or not bare_session_id(sid):
         raise ValueError(f"not a Devin session id: {session_id!r}")
     return "devin-" + bare_session_id(sid)
 

@@ -362,6 +362,11 @@ class GitHubClient:
         except (ValueError, AssertionError):
             # undecodable JSON, or a Link to a host PyGithub refuses to follow
             raise GitHubError(f"GitHub sent a malformed answer while {action}") from None
+        except RuntimeError:
+            # PyGithub refuses a redirect to another host or scheme
+            raise GitHubError(
+                f"GitHub redirected elsewhere while {action}; check GITHUB_API_URL"
+            ) from None
         self._track({k.lower(): str(v) for k, v in response_headers.items()})
         return response_headers, data
 

@@ -52,7 +52,7 @@ def _cron_item_error(item: str, low: int, high: int, names: Mapping[str, int]) -
     if not item:
         return "has an empty list item"
     base, _, step = item.partition("/")
-    if step and (not step.isdigit() or int(step) == 0):
+    if step and (not _is_number(step) or int(step) == 0):
         return f"has an invalid step {step!r}"
     if base == "*":
         return None
@@ -60,7 +60,7 @@ def _cron_item_error(item: str, low: int, high: int, names: Mapping[str, int]) -
     values = [lo_text, hi_text] if dash else [lo_text]
     numbers: list[int] = []
     for v in values:
-        n = names.get(v.lower()) if v.isalpha() else (int(v) if v.isdigit() else None)
+        n = names.get(v.lower()) if v.isalpha() else (int(v) if _is_number(v) else None)
         if n is None:
             return f"has an invalid value {v!r}"
         if not low <= n <= high:
@@ -69,6 +69,11 @@ def _cron_item_error(item: str, low: int, high: int, names: Mapping[str, int]) -
     if len(numbers) == 2 and numbers[0] > numbers[1]:
         return f"has a backwards range {base!r}"
     return None
+
+
+def _is_number(text: str) -> bool:
+    # str.isdigit() also accepts "²" and "١", which int() or cron cannot use.
+    return text.isascii() and text.isdigit()
 
 
 def json_schema_error(schema: Any) -> str | None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
-_DAYS = "SUN MON TUE WED THU FRI SAT".split()
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 
 # name, low, high, symbolic names (index + offset = value)
 _FIELDS: tuple[tuple[str, int, int, list[str], int], ...] = (
@@ -30,9 +30,8 @@ def _value(text: str, low: int, high: int, names: list[str], offset: int) -> int
 def _check_field(text: str, low: int, high: int, names: list[str], offset: int) -> None:
     for item in text.split(","):
         base, slash, step = item.partition("/")
-        if slash:
-            if not step.isdigit() or int(step) == 0:
-                raise ValueError(f"step '{step}' must be a positive integer")
+        if slash and (not step.isdigit() or int(step) == 0):
+            raise ValueError(f"step '{step}' must be a positive integer")
         if base == "*":
             continue
         start, dash, end = base.partition("-")

@@ -8,7 +8,16 @@ from urllib.parse import quote
 
 from bot.emulator.config import EmulatorConfig
 from bot.emulator.ids import SESSION_PREFIX
-from bot.emulator.records import Attachment, Folder, Message, Note, Playbook, Schedule, Secret, Session
+from bot.emulator.records import (
+    Attachment,
+    Folder,
+    Message,
+    Note,
+    Playbook,
+    Schedule,
+    Secret,
+    Session,
+)
 
 
 def public_session_id(config: EmulatorConfig, hex_id: str) -> str:
@@ -21,9 +30,7 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def session_json(
-    config: EmulatorConfig, s: Session, *, for_create: bool = False
-) -> dict[str, Any]:
+def session_json(config: EmulatorConfig, s: Session, *, for_create: bool = False) -> dict[str, Any]:
     sid = public_session_id(config, s.hex_id)
     body: dict[str, Any] = {
         "session_id": sid,
@@ -130,9 +137,7 @@ def playbook_json(config: EmulatorConfig, p: Playbook) -> dict[str, Any]:
     }
 
 
-def schedule_json(
-    config: EmulatorConfig, s: Schedule, playbook: Playbook | None
-) -> dict[str, Any]:
+def schedule_json(config: EmulatorConfig, s: Schedule, playbook: Playbook | None) -> dict[str, Any]:
     f = s.fields
     return {
         "scheduled_session_id": s.schedule_id,

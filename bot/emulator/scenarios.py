@@ -52,7 +52,8 @@ Built-in scenarios:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,6 +71,20 @@ USAGE_REASONS = (
 )
 SUSPEND_REASONS = ("inactivity", "user_request", "error", *USAGE_REASONS)
 STATUS_DETAILS = (*RUNNING_DETAILS, *SUSPEND_REASONS)
+
+
+SCENARIO_TAG = "emulator-scenario:"
+_PROMPT_HINT = re.compile(r"^\s*\[emulator-scenario:\s*([A-Za-z0-9_.-]+)\s*\]\s*$", re.MULTILINE)
+
+
+def scenario_hint(tags: Iterable[str], prompt: str) -> str | None:
+    """The scenario a session asks for: tag `emulator-scenario:<name>`, else a prompt line
+    `[emulator-scenario: <name>]`."""
+    for tag in tags:
+        if tag.startswith(SCENARIO_TAG):
+            return tag[len(SCENARIO_TAG) :].strip()
+    match = _PROMPT_HINT.search(prompt)
+    return match.group(1) if match else None
 
 
 class Unset(enum.Enum):
@@ -103,7 +118,7 @@ class AttachmentSpec:
 class Step:
     after_polls: int = 1
     status: str | None = None
-    status_detail: str | None | Literal[Unset.UNSET] = UNSET
+    status_detail: str | Literal[Unset.UNSET] | None = UNSET
     message: str | None = None
     pull_request: PullRequestSpec | None = None
     attachment: AttachmentSpec | None = None
@@ -217,7 +232,7 @@ def parse_step(raw: Any, where: str) -> Step:
     status = _text(raw, "status", where)
     if status is not None and status not in STATUSES:
         raise ScenarioError(f"{where}.status must be one of {', '.join(STATUSES)}")
-    detail: str | None | Literal[Unset.UNSET] = UNSET
+    detail: str | Literal[Unset.UNSET] | None = UNSET
     if "status_detail" in raw:
         detail = _text(raw, "status_detail", where)
         if detail is not None and detail not in STATUS_DETAILS:
@@ -268,8 +283,7 @@ def parse_scenario(spec: Mapping[str, Any], default_name: str = "custom") -> Sce
 
 
 _SUMMARY = (
-    "# Summary\n\nSession {session_id} worked on {repo}.\n\n"
-    "- Opened pull request #{pr_number}\n"
+    "# Summary\n\nSession {session_id} worked on {repo}.\n\n- Opened pull request #{pr_number}\n"
 )
 _REPLY: Sequence[dict[str, Any]] = (
     {
@@ -414,9 +428,7 @@ def _builtin_specs() -> dict[str, dict[str, Any]]:
 
 
 def builtin_scenarios() -> dict[str, Scenario]:
-    return {
-        name: parse_scenario({**spec, "name": name}) for name, spec in _builtin_specs().items()
-    }
+    return {name: parse_scenario({**spec, "name": name}) for name, spec in _builtin_specs().items()}
 
 
 def sample_from_schema(schema: Any, depth: int = 0) -> Any:

@@ -70,7 +70,9 @@ def consistency_errors(fields: dict[str, Any], now: float) -> list[FieldError]:
             )
         elif (problem := cron_problem(frequency)) is not None:
             errors.append(
-                FieldError(("body", "frequency"), f"Invalid cron expression: {problem}", "value_error")
+                FieldError(
+                    ("body", "frequency"), f"Invalid cron expression: {problem}", "value_error"
+                )
             )
         if fields.get("target_devin_id"):
             errors.append(
@@ -112,11 +114,15 @@ def consistency_errors(fields: dict[str, Any], now: float) -> list[FieldError]:
             elif when.timestamp() <= now:
                 errors.append(
                     FieldError(
-                        ("body", "scheduled_at"), "scheduled_at must be in the future", "value_error"
+                        ("body", "scheduled_at"),
+                        "scheduled_at must be in the future",
+                        "value_error",
                     )
                 )
         if frequency is not None and (problem := cron_problem(frequency)) is not None:
             errors.append(
-                FieldError(("body", "frequency"), f"Invalid cron expression: {problem}", "value_error")
+                FieldError(
+                    ("body", "frequency"), f"Invalid cron expression: {problem}", "value_error"
+                )
             )
     return errors

@@ -79,9 +79,7 @@ class Fields:
                 name, f"String should have at least {min_len} character(s)", "string_too_short"
             )
         if max_len is not None and len(value) > max_len:
-            self.error(
-                name, f"String should have at most {max_len} characters", "string_too_long"
-            )
+            self.error(name, f"String should have at most {max_len} characters", "string_too_long")
         return value
 
     def boolean(self, name: str, *, nullable: bool = True) -> bool | None:
@@ -95,9 +93,7 @@ class Fields:
             return None
         return value
 
-    def integer(
-        self, name: str, *, gt: int | None = None, ge: int | None = None
-    ) -> int | None:
+    def integer(self, name: str, *, gt: int | None = None, ge: int | None = None) -> int | None:
         value = self._get(name, False)
         if value is None:
             return None

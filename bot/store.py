@@ -1,0 +1,1010 @@
+"""The service's durable state: deliveries seen, trigger jobs, sessions, leases, counters.
+
+SQLAlchemy Core on SQLite (the embedded default, WAL mode, every transaction `BEGIN
+IMMEDIATE` so concurrent processes queue on `busy_timeout` instead of failing) or
+Postgres (`FOR UPDATE SKIP LOCKED` claims). Every transaction is short and does no
+network I/O. Claims hand out leases; each claim increments `lease_version` and every
+later write is conditional on it (fencing), so a worker that lost its lease while
+paused can never overwrite its successor's work.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
+
+from bot.store_schema import (
+    counters,
+    deliveries,
+    jobs,
+    leaders,
+    meta,
+    migrate,
+    sessions,
+    threads,
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+UNFINISHED = ("queued", "running")
+
+
+class StoreError(Exception):
+    """The database URL is unusable or the store cannot be reached."""
+
+
+# --- values crossing the store boundary ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str
+    version: int  # the fencing value: every write under this lease must match it
+    until: float
+
+
+@dataclass(frozen=True)
+class NewJob:
+    dedupe_key: str
+    kind: str
+    thread_key: str
+    payload: str  # JSON
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What recording a delivery did: "seen" (GUID known), "recorded" (nothing to do),
+    "queued" (a new job) or "duplicate" (a job with the same dedupe key exists)."""
+
+    outcome: str
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    dedupe_key: str
+    kind: str
+    thread_key: str
+    payload: str
+    delivery_id: str | None
+    attempts: int  # including this one
+    lease: Lease
+
+
+@dataclass(frozen=True)
+class ClaimedSession:
+    session_id: str
+    thread_key: str | None
+    repo: str
+    number: int | None
+    installation_id: int | None
+    comment_id: int | None
+    track: str  # JSON TrackState
+    status: str
+    errors: int
+    thread_closed: bool
+    created_at: float
+    lease: Lease
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session as a trigger job leaves it (written with a fresh fencing version)."""
+
+    session_id: str
+    thread_key: str | None
+    repo: str
+    number: int | None
+    installation_id: int | None
+    comment_id: int | None
+    track: str
+    status: str
+    status_detail: str | None
+    state: str
+    next_poll_at: float
+
+
+@dataclass(frozen=True)
+class TickWrite:
+    track: str
+    status: str
+    status_detail: str | None
+    state: str
+    comment_id: int | None
+    next_poll_at: float
+    done: bool
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// and use the psycopg (v3) driver for them."""
+    text = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if text.startswith(prefix):
+            return "postgresql+psycopg://" + text[len(prefix) :]
+    return text
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden (for logs and /healthz)."""
+    try:
+        return sa.engine.make_url(normalise_url(url)).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparseable DATABASE_URL)"
+
+
+def make_engine(url: str) -> sa.Engine:
+    try:
+        parsed = sa.engine.make_url(normalise_url(url))
+    except sa.exc.ArgumentError:
+        raise StoreError(
+            "DATABASE_URL is not a database URL; use e.g. sqlite:///devin-bridge.db or "
+            "postgresql://user@host/db"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        try:
+            return sa.create_engine(
+                parsed,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                pool_timeout=10,
+                connect_args={"connect_timeout": 5},
+            )
+        except ImportError:
+            raise StoreError(
+                "DATABASE_URL points at Postgres but psycopg is not installed; "
+                "install devin-bridge[scale]"
+            ) from None
+    raise StoreError(f"DATABASE_URL backend {backend!r} is not supported; use sqlite or postgresql")
+
+
+def _sqlite_engine(parsed: sa.URL) -> sa.Engine:
+    memory = parsed.database in (None, "", ":memory:")
+    engine = sa.create_engine(
+        parsed,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below issue BEGIN (pysqlite's own is deferred).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # Take the write lock up front: a deferred transaction that reads and then
+        # writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Store:
+    """All reads and writes of the service state."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        engine: sa.Engine | None = None,
+    ) -> None:
+        self.url = safe_url(url)
+        self.engine = engine or make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema (idempotent; safe from several processes)."""
+        with self._tx() as conn:
+            return migrate(conn, self._clock())
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- intake -------------------------------------------------------------------------
+
+    def accept_delivery(
+        self,
+        *,
+        hook_id: str,
+        delivery_id: str,
+        event: str,
+        action: str,
+        outcome: str,
+        reason: str = "",
+        job: NewJob | None = None,
+        thread_closed: tuple[str, bool] | None = None,
+        dispatch_ttl: float | None = None,
+    ) -> Accepted:
+        """Record a delivery and, in the same transaction, its job (if any).
+
+        A known (hook, GUID) pair changes nothing. A job whose dedupe key exists already
+        (the same comment redelivered under a new GUID) is not inserted again.
+        """
+        now = self._clock()
+        with self._tx() as conn:
+            fresh = self._insert_ignore(
+                conn,
+                deliveries,
+                {
+                    "hook_id": hook_id[:64],
+                    "delivery_id": delivery_id[:200],
+                    "event": event[:64],
+                    "action": action[:64],
+                    "outcome": outcome,
+                    "reason": reason[:500] or None,
+                    "received_at": now,
+                },
+            )
+            if not fresh:
+                return Accepted("seen")
+            if thread_closed is not None:
+                self._set_thread(conn, thread_closed[0], now, closed=thread_closed[1])
+            if job is None:
+                return Accepted("recorded")
+            job_id = self._insert_job(conn, job, delivery_id, now, dispatch_ttl)
+            where = sa.and_(
+                deliveries.c.hook_id == hook_id[:64], deliveries.c.delivery_id == delivery_id[:200]
+            )
+            result = "queued" if job_id is not None else "duplicate"
+            conn.execute(
+                sa.update(deliveries).where(where).values(outcome=result, job_id=job_id)
+            )
+            return Accepted(result, job_id)
+
+    def _insert_job(
+        self,
+        conn: sa.Connection,
+        job: NewJob,
+        delivery_id: str | None,
+        now: float,
+        dispatch_ttl: float | None,
+    ) -> int | None:
+        stmt = (
+            self._insert(conn, jobs)
+            .values(
+                dedupe_key=job.dedupe_key[:400],
+                kind=job.kind,
+                thread_key=job.thread_key[:400],
+                payload=job.payload,
+                delivery_id=delivery_id,
+                state="queued",
+                attempts=0,
+                run_after=now,
+                lease_version=0,
+                dispatched_until=now + dispatch_ttl if dispatch_ttl else None,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(jobs.c.id)
+        )
+        row = conn.execute(stmt).first()
+        return int(row[0]) if row is not None else None
+
+    def enqueue_job(self, job: NewJob, *, dispatch_ttl: float | None = None) -> int | None:
+        """A job not tied to a delivery (tests, tools); None when the dedupe key exists."""
+        with self._tx() as conn:
+            return self._insert_job(conn, job, None, self._clock(), dispatch_ttl)
+
+    def set_thread_closed(self, thread_key: str, closed: bool) -> None:
+        with self._tx() as conn:
+            self._set_thread(conn, thread_key, self._clock(), closed=closed)
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def _claimable_jobs(self, now: float) -> tuple[sa.Alias, sa.ColumnElement[bool]]:
+        c = jobs.alias("c")
+        k = jobs.alias("k")
+        older_unfinished = (
+            sa.select(k.c.id)
+            .where(k.c.thread_key == c.c.thread_key, k.c.id < c.c.id, k.c.state.in_(UNFINISHED))
+            .exists()
+        )
+        claimable = sa.and_(
+            sa.or_(
+                c.c.state == "queued",
+                sa.and_(c.c.state == "running", c.c.lease_until < now),
+            ),
+            c.c.run_after <= now,
+            ~older_unfinished,
+        )
+        return c, claimable
+
+    def claim_jobs(self, owner: str, lease_s: float, limit: int = 1) -> list[ClaimedJob]:
+        """Claim runnable jobs: per thread only the oldest unfinished one, never two."""
+        now = self._clock()
+        c, claimable = self._claimable_jobs(now)
+        ids = (
+            sa.select(c.c.id)
+            .where(claimable)
+            .order_by(c.c.id)
+            .limit(max(1, limit))
+            .with_for_update(skip_locked=True, of=c)
+        )
+        return self._claim_jobs_where(jobs.c.id.in_(ids), owner, lease_s, now)
+
+    def claim_job(self, job_id: int, owner: str, lease_s: float) -> ClaimedJob | None:
+        """Claim one given job if it is runnable now (RQ messages name their job)."""
+        now = self._clock()
+        c, claimable = self._claimable_jobs(now)
+        ids = (
+            sa.select(c.c.id)
+            .where(claimable, c.c.id == job_id)
+            .with_for_update(skip_locked=True, of=c)
+        )
+        claimed = self._claim_jobs_where(jobs.c.id.in_(ids), owner, lease_s, now)
+        return claimed[0] if claimed else None
+
+    def _claim_jobs_where(
+        self, where: sa.ColumnElement[bool], owner: str, lease_s: float, now: float
+    ) -> list[ClaimedJob]:
+        until = now + lease_s
+        stmt = (
+            sa.update(jobs)
+            .where(where)
+            .values(
+                state="running",
+                lease_owner=owner,
+                lease_until=until,
+                lease_version=jobs.c.lease_version + 1,
+                attempts=jobs.c.attempts + 1,
+                dispatched_until=None,
+                updated_at=now,
+            )
+            .returning(
+                jobs.c.id,
+                jobs.c.dedupe_key,
+                jobs.c.kind,
+                jobs.c.thread_key,
+                jobs.c.payload,
+                jobs.c.delivery_id,
+                jobs.c.attempts,
+                jobs.c.lease_version,
+            )
+        )
+        with self._tx() as conn:
+            rows = conn.execute(stmt).all()
+        claimed = [
+            ClaimedJob(
+                id=int(r.id),
+                dedupe_key=r.dedupe_key,
+                kind=r.kind,
+                thread_key=r.thread_key,
+                payload=r.payload,
+                delivery_id=r.delivery_id,
+                attempts=int(r.attempts),
+                lease=Lease(owner, int(r.lease_version), until),
+            )
+            for r in rows
+        ]
+        return sorted(claimed, key=lambda j: j.id)
+
+    def _job_fence(self, claim: ClaimedJob) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            jobs.c.id == claim.id,
+            jobs.c.lease_version == claim.lease.version,
+            jobs.c.lease_owner == claim.lease.owner,
+            jobs.c.state == "running",
+        )
+
+    def renew_job(self, claim: ClaimedJob, lease_s: float) -> bool:
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.update(jobs)
+                .where(self._job_fence(claim))
+                .values(lease_until=self._clock() + lease_s)
+            )
+            return result.rowcount == 1
+
+    def finish_job(
+        self,
+        claim: ClaimedJob,
+        *,
+        result: str,
+        session: SessionRecord | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Complete a job and store the session it started or touched (one transaction).
+
+        False (and nothing written) when the lease was lost to another worker.
+        """
+        now = self._clock()
+        with self._tx() as conn:
+            done = conn.execute(
+                sa.update(jobs)
+                .where(self._job_fence(claim))
+                .values(
+                    state="done",
+                    result=result[:32],
+                    session_id=session.session_id if session else None,
+                    last_error=error,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+            )
+            if done.rowcount != 1:
+                return False  # nothing was written
+            if session is not None:
+                self._upsert_session(conn, session, now)
+            return True
+
+    def retry_job(self, claim: ClaimedJob, *, run_after: float, error: str) -> bool:
+        """Put a job back in the queue (rate limit, outage); it keeps its place in its thread."""
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.update(jobs)
+                .where(self._job_fence(claim))
+                .values(
+                    state="queued",
+                    run_after=run_after,
+                    last_error=error[:2000],
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=self._clock(),
+                )
+            )
+            return result.rowcount == 1
+
+    def fail_job(self, claim: ClaimedJob, *, error: str) -> bool:
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.update(jobs)
+                .where(self._job_fence(claim))
+                .values(
+                    state="failed",
+                    result="failed",
+                    last_error=error[:2000],
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=self._clock(),
+                )
+            )
+            return result.rowcount == 1
+
+    def job(self, job_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+            return dict(row) if row is not None else None
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def _upsert_session(self, conn: sa.Connection, rec: SessionRecord, now: float) -> None:
+        values = {
+            "thread_key": rec.thread_key,
+            "repo": rec.repo,
+            "number": rec.number,
+            "installation_id": rec.installation_id,
+            "track": rec.track,
+            "status": rec.status,
+            "status_detail": rec.status_detail,
+            "state": rec.state,
+            "done": False,
+            "next_poll_at": rec.next_poll_at,
+            "updated_at": now,
+        }
+        inserted = self._insert_ignore(
+            conn,
+            sessions,
+            {
+                "session_id": rec.session_id,
+                "comment_id": rec.comment_id,
+                "lease_version": 0,
+                "created_at": now,
+                **values,
+            },
+        )
+        if not inserted:
+            # The job's view wins: bump the fencing value so a tick that is still in
+            # flight with the older state cannot overwrite it.
+            update: dict[str, Any] = {
+                **values,
+                "lease_owner": None,
+                "lease_until": None,
+                "lease_version": sessions.c.lease_version + 1,
+                "dispatched_until": None,
+                "errors": 0,
+                "last_error": None,
+            }
+            if rec.comment_id is not None:
+                update["comment_id"] = rec.comment_id
+            conn.execute(
+                sa.update(sessions).where(sessions.c.session_id == rec.session_id).values(update)
+            )
+        if rec.thread_key:
+            self._set_thread(conn, rec.thread_key, now, live_session_id=rec.session_id)
+
+    def _due_sessions(
+        self, now: float, *, all_live: bool
+    ) -> tuple[sa.Alias, sa.ColumnElement[bool]]:
+        c = sessions.alias("c")
+        free = sa.or_(c.c.lease_until.is_(None), c.c.lease_until < now)
+        due = sa.and_(c.c.done == sa.false(), free)
+        if not all_live:
+            due = sa.and_(due, c.c.next_poll_at <= now)
+        return c, due
+
+    def claim_due_sessions(
+        self, owner: str, lease_s: float, limit: int = 10, *, all_live: bool = False
+    ) -> list[ClaimedSession]:
+        """Lease sessions that are due (or, with `all_live`, every unleased live one)."""
+        now = self._clock()
+        c, due = self._due_sessions(now, all_live=all_live)
+        ids = (
+            sa.select(c.c.session_id)
+            .where(due)
+            .order_by(c.c.next_poll_at)
+            .limit(max(1, limit))
+            .with_for_update(skip_locked=True, of=c)
+        )
+        return self._claim_sessions_where(sessions.c.session_id.in_(ids), owner, lease_s, now)
+
+    def claim_session(
+        self, session_id: str, owner: str, lease_s: float, *, force: bool = False
+    ) -> ClaimedSession | None:
+        """Lease one given session if it is due (or, with `force`, live and unleased)."""
+        now = self._clock()
+        c, due = self._due_sessions(now, all_live=force)
+        ids = (
+            sa.select(c.c.session_id)
+            .where(due, c.c.session_id == session_id)
+            .with_for_update(skip_locked=True, of=c)
+        )
+        claimed = self._claim_sessions_where(sessions.c.session_id.in_(ids), owner, lease_s, now)
+        return claimed[0] if claimed else None
+
+    def _claim_sessions_where(
+        self, where: sa.ColumnElement[bool], owner: str, lease_s: float, now: float
+    ) -> list[ClaimedSession]:
+        until = now + lease_s
+        s = sessions
+        stmt = (
+            sa.update(s)
+            .where(where)
+            .values(
+                lease_owner=owner,
+                lease_until=until,
+                lease_version=s.c.lease_version + 1,
+                dispatched_until=None,
+            )
+            .returning(
+                s.c.session_id,
+                s.c.thread_key,
+                s.c.repo,
+                s.c.number,
+                s.c.installation_id,
+                s.c.comment_id,
+                s.c.track,
+                s.c.status,
+                s.c.errors,
+                s.c.created_at,
+                s.c.lease_version,
+                s.c.next_poll_at,
+            )
+        )
+        with self._tx() as conn:
+            rows = conn.execute(stmt).all()
+            keys = {r.thread_key for r in rows if r.thread_key}
+            closed: set[str] = set()
+            if keys:
+                closed = {
+                    k
+                    for (k,) in conn.execute(
+                        sa.select(threads.c.thread_key).where(
+                            threads.c.thread_key.in_(keys), threads.c.closed == sa.true()
+                        )
+                    )
+                }
+        return [
+            ClaimedSession(
+                session_id=r.session_id,
+                thread_key=r.thread_key,
+                repo=r.repo,
+                number=r.number,
+                installation_id=r.installation_id,
+                comment_id=r.comment_id,
+                track=r.track,
+                status=r.status,
+                errors=int(r.errors),
+                thread_closed=r.thread_key in closed,
+                created_at=float(r.created_at),
+                lease=Lease(owner, int(r.lease_version), until),
+            )
+            for r in sorted(rows, key=lambda r: float(r.next_poll_at))
+        ]
+
+    def _session_fence(self, claim: ClaimedSession) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            sessions.c.session_id == claim.session_id,
+            sessions.c.lease_version == claim.lease.version,
+            sessions.c.lease_owner == claim.lease.owner,
+        )
+
+    def renew_session(self, claim: ClaimedSession, lease_s: float) -> bool:
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.update(sessions)
+                .where(self._session_fence(claim))
+                .values(lease_until=self._clock() + lease_s)
+            )
+            return result.rowcount == 1
+
+    def finish_tick(self, claim: ClaimedSession, write: TickWrite) -> bool:
+        """Store a tick's result and release the lease; False when the lease was lost."""
+        now = self._clock()
+        values: dict[str, Any] = {
+            "track": write.track,
+            "status": write.status,
+            "status_detail": write.status_detail,
+            "state": write.state,
+            "next_poll_at": write.next_poll_at,
+            "done": write.done,
+            "lease_owner": None,
+            "lease_until": None,
+            "ticks": sessions.c.ticks + 1,
+            "errors": 0,
+            "last_error": None,
+            "updated_at": now,
+            "last_tick_at": now,
+        }
+        if write.comment_id is not None:
+            values["comment_id"] = write.comment_id
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.update(sessions).where(self._session_fence(claim)).values(values)
+            )
+            if result.rowcount != 1:
+                return False
+            if write.done and claim.thread_key:
+                conn.execute(
+                    sa.update(threads)
+                    .where(
+                        threads.c.thread_key == claim.thread_key,
+                        threads.c.live_session_id == claim.session_id,
+                    )
+                    .values(live_session_id=None, updated_at=now)
+                )
+            return True
+
+    def release_session(
+        self, claim: ClaimedSession, *, next_poll_at: float, error: str | None = None
+    ) -> bool:
+        """Give a session back untouched (rate limit, outage) to be polled at `next_poll_at`."""
+        values: dict[str, Any] = {
+            "next_poll_at": next_poll_at,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": self._clock(),
+        }
+        if error is not None:
+            values["errors"] = sessions.c.errors + 1
+            values["last_error"] = error[:2000]
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.update(sessions).where(self._session_fence(claim)).values(values)
+            )
+            return result.rowcount == 1
+
+    def poll_now(self, session_id: str) -> bool:
+        """Make a live session due at once (e.g. `/devin status`)."""
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.update(sessions)
+                .where(sessions.c.session_id == session_id, sessions.c.done == sa.false())
+                .values(next_poll_at=self._clock())
+            )
+            return result.rowcount == 1
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(sessions).where(sessions.c.session_id == session_id))
+                .mappings()
+                .first()
+            )
+            return dict(row) if row is not None else None
+
+    def live_session_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [
+                r[0]
+                for r in conn.execute(
+                    sa.select(sessions.c.session_id)
+                    .where(sessions.c.done == sa.false())
+                    .order_by(sessions.c.next_poll_at)
+                )
+            ]
+
+    # --- threads ------------------------------------------------------------------------
+
+    def _set_thread(
+        self,
+        conn: sa.Connection,
+        thread_key: str,
+        now: float,
+        *,
+        closed: bool | None = None,
+        live_session_id: str | None = None,
+    ) -> None:
+        key = thread_key[:400]
+        self._insert_ignore(
+            conn,
+            threads,
+            {"thread_key": key, "closed": bool(closed), "updated_at": now},
+        )
+        values: dict[str, Any] = {"updated_at": now}
+        if closed is not None:
+            values["closed"] = closed
+        if live_session_id is not None:
+            values["live_session_id"] = live_session_id
+        conn.execute(sa.update(threads).where(threads.c.thread_key == key).values(values))
+
+    def thread(self, thread_key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(threads).where(threads.c.thread_key == thread_key))
+                .mappings()
+                .first()
+            )
+            return dict(row) if row is not None else None
+
+    # --- dispatch (RQ mode) ---------------------------------------------------------------
+
+    def mark_for_dispatch(self, ttl: float, limit: int = 100) -> tuple[list[int], list[str]]:
+        """Runnable jobs and due sessions not handed to RQ within `ttl` seconds.
+
+        RQ only carries "process job <id>" / "tick session <id>": a lost or duplicated
+        message costs a short delay or a no-op claim, never a second tick at once.
+        """
+        now = self._clock()
+        c, claimable = self._claimable_jobs(now)
+        not_sent_c = sa.or_(c.c.dispatched_until.is_(None), c.c.dispatched_until < now)
+        job_ids = (
+            sa.select(c.c.id)
+            .where(claimable, not_sent_c)
+            .order_by(c.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=c)
+        )
+        d, due = self._due_sessions(now, all_live=False)
+        not_sent_d = sa.or_(d.c.dispatched_until.is_(None), d.c.dispatched_until < now)
+        session_ids = (
+            sa.select(d.c.session_id)
+            .where(due, not_sent_d)
+            .order_by(d.c.next_poll_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=d)
+        )
+        with self._tx() as conn:
+            marked_jobs = conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id.in_(job_ids))
+                .values(dispatched_until=now + ttl)
+                .returning(jobs.c.id)
+            ).all()
+            marked_sessions = conn.execute(
+                sa.update(sessions)
+                .where(sessions.c.session_id.in_(session_ids))
+                .values(dispatched_until=now + ttl)
+                .returning(sessions.c.session_id)
+            ).all()
+        return sorted(int(r[0]) for r in marked_jobs), [r[0] for r in marked_sessions]
+
+    def next_wakeup(self) -> float | None:
+        """The earliest time a queued job or a live session becomes due (None: nothing)."""
+        with self.engine.connect() as conn:
+            job_at = conn.execute(
+                sa.select(sa.func.min(jobs.c.run_after)).where(jobs.c.state == "queued")
+            ).scalar()
+            session_at = conn.execute(
+                sa.select(sa.func.min(sessions.c.next_poll_at)).where(
+                    sessions.c.done == sa.false()
+                )
+            ).scalar()
+        times = [float(t) for t in (job_at, session_at) if t is not None]
+        return min(times) if times else None
+
+    # --- leadership -----------------------------------------------------------------------
+
+    def acquire_leader(self, name: str, owner: str, ttl: float) -> bool:
+        """Take or renew the named leader lease; True while `owner` holds it."""
+        now = self._clock()
+        with self._tx() as conn:
+            if self._insert_ignore(
+                conn, leaders, {"name": name, "owner": owner, "lease_until": now + ttl, "version": 1}
+            ):
+                return True
+            result = conn.execute(
+                sa.update(leaders)
+                .where(
+                    leaders.c.name == name,
+                    sa.or_(leaders.c.owner == owner, leaders.c.lease_until < now),
+                )
+                .values(
+                    owner=owner,
+                    lease_until=now + ttl,
+                    version=sa.case(
+                        (leaders.c.owner == owner, leaders.c.version),
+                        else_=leaders.c.version + 1,
+                    ),
+                )
+            )
+            return result.rowcount == 1
+
+    def release_leader(self, name: str, owner: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                sa.update(leaders)
+                .where(leaders.c.name == name, leaders.c.owner == owner)
+                .values(lease_until=0.0)
+            )
+
+    def leader(self, name: str) -> tuple[str, float] | None:
+        """(owner, lease_until) of the named lease, if it was ever taken."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(leaders.c.owner, leaders.c.lease_until).where(leaders.c.name == name)
+            ).first()
+        return (row[0], float(row[1])) if row is not None else None
+
+    # --- small key/value facts (e.g. the bot's login) -------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        return str(value) if value is not None else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        now = self._clock()
+        with self._tx() as conn:
+            if not self._insert_ignore(conn, meta, {"key": key, "value": value, "updated_at": now}):
+                conn.execute(
+                    sa.update(meta).where(meta.c.key == key).values(value=value, updated_at=now)
+                )
+
+    # --- metrics --------------------------------------------------------------------------
+
+    def add_counters(self, deltas: Mapping[tuple[str, str], float]) -> None:
+        """Add to shared counters; keys are (metric name, canonical label JSON)."""
+        if not deltas:
+            return
+        with self._tx() as conn:
+            for (name, labels), delta in sorted(deltas.items()):
+                stmt = self._insert(conn, counters).values(name=name, labels=labels, value=delta)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["name", "labels"],
+                        set_={"value": counters.c.value + stmt.excluded.value},
+                    )
+                )
+
+    def counters(self) -> list[tuple[str, dict[str, str], float]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(counters.c.name, counters.c.labels, counters.c.value).order_by(
+                    counters.c.name, counters.c.labels
+                )
+            ).all()
+        return [(r[0], json.loads(r[1]), float(r[2])) for r in rows]
+
+    def counts(self) -> dict[str, Any]:
+        """A snapshot for /metrics, /healthz and benchmarks."""
+        now = self._clock()
+        with self.engine.connect() as conn:
+            job_states = dict(
+                conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)).all()
+            )
+            live_states = dict(
+                conn.execute(
+                    sa.select(sessions.c.state, sa.func.count())
+                    .where(sessions.c.done == sa.false())
+                    .group_by(sessions.c.state)
+                ).all()
+            )
+            done_sessions = conn.execute(
+                sa.select(sa.func.count()).where(sessions.c.done == sa.true())
+            ).scalar()
+            outcomes = dict(
+                conn.execute(
+                    sa.select(deliveries.c.outcome, sa.func.count()).group_by(
+                        deliveries.c.outcome
+                    )
+                ).all()
+            )
+            oldest_due = conn.execute(
+                sa.select(sa.func.min(sessions.c.next_poll_at)).where(
+                    sessions.c.done == sa.false(), sessions.c.next_poll_at <= now
+                )
+            ).scalar()
+            oldest_job = conn.execute(
+                sa.select(sa.func.min(jobs.c.run_after)).where(
+                    jobs.c.state == "queued", jobs.c.run_after <= now
+                )
+            ).scalar()
+            leased = conn.execute(
+                sa.select(sa.func.count()).where(
+                    sessions.c.done == sa.false(), sessions.c.lease_until >= now
+                )
+            ).scalar()
+        return {
+            "jobs": {str(k): int(v) for k, v in job_states.items()},
+            "sessions_live": {str(k): int(v) for k, v in live_states.items()},
+            "sessions_done": int(done_sessions or 0),
+            "sessions_leased": int(leased or 0),
+            "deliveries": {str(k): int(v) for k, v in outcomes.items()},
+            "poll_lag_seconds": max(0.0, now - float(oldest_due)) if oldest_due else 0.0,
+            "job_lag_seconds": max(0.0, now - float(oldest_job)) if oldest_job else 0.0,
+        }
+
+    # --- housekeeping ---------------------------------------------------------------------
+
+    def prune(self, *, older_than: float) -> int:
+        """Forget deliveries and finished jobs older than `older_than` (epoch seconds)."""
+        with self._tx() as conn:
+            gone = conn.execute(
+                sa.delete(deliveries).where(deliveries.c.received_at < older_than)
+            ).rowcount
+            gone += conn.execute(
+                sa.delete(jobs).where(
+                    jobs.c.state.in_(("done", "failed")), jobs.c.updated_at < older_than
+                )
+            ).rowcount
+        return int(gone)
+
+    # --- dialect helpers ------------------------------------------------------------------
+
+    def _insert(self, conn: sa.Connection, table: sa.Table) -> Any:
+        if conn.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _insert_ignore(self, conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT built by SQLAlchemy.
+        key = next(iter(table.primary_key.columns))
+        stmt = (
+            self._insert(conn, table).values(dict(values)).on_conflict_do_nothing().returning(key)
+        )
+        return conn.execute(stmt).first() is not None
+
+
+def canonical_labels(labels: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+    items = labels.items() if isinstance(labels, Mapping) else labels
+    return json.dumps(dict(sorted((str(k), str(v)) for k, v in items)), separators=(",", ":"))

@@ -1,0 +1,62 @@
+"""One GitHub thread, one live Devin session: tags, and finding the session again.
+
+The tags are the contract (DESIGN §1.6) that lets a stateless Action run, or a
+restarted service, find the session that is live on a thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from bot.devin import IDEMPOTENCY_TAG_PREFIX, DevinClient
+from bot.devin_models import Session
+from bot.devin_requests import dedupe
+
+BRIDGE_TAG = "devin-bridge"
+MAX_TAG_CHARS = 200
+# Bounds the walk over a thread's sessions (old ones are mostly exited).
+MAX_THREAD_SESSIONS = 500
+
+
+def repo_tag(repo: str) -> str:
+    return f"repo:{repo}"
+
+
+def thread_tag(repo: str, number: int) -> str:
+    return f"thread:{repo}#{number}"
+
+
+def session_tags(repo: str, number: int | None, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The contract tags first, then configured ones (blank and over-long tags dropped)."""
+    base = [BRIDGE_TAG, repo_tag(repo)]
+    if number is not None:
+        base.append(thread_tag(repo, number))
+    cleaned = [t.strip() for t in extra if t and t.strip() and len(t.strip()) <= MAX_TAG_CHARS]
+    return dedupe([*base, *cleaned])
+
+
+def request_key(key: str) -> str:
+    """A short, tag-safe idempotency key for any semantic key (delivery id, comment id...)."""
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def session_for_request(devin: DevinClient, key: str) -> Session | None:
+    """The session an earlier attempt of the same trigger created, if any."""
+    return devin.find_session_by_tag(IDEMPOTENCY_TAG_PREFIX + request_key(key))
+
+
+def thread_sessions(devin: DevinClient, repo: str, number: int) -> list[Session]:
+    """Every session the bridge created for the thread, newest first."""
+    tag = thread_tag(repo, number)
+    found = [
+        s
+        for s in devin.iter_sessions(tags=[tag], limit=MAX_THREAD_SESSIONS)
+        # The API's tag filter semantics are undocumented: check locally too.
+        if not s.tags or tag in s.tags
+    ]
+    return sorted(found, key=lambda s: s.created_at, reverse=True)
+
+
+def live_session(devin: DevinClient, repo: str, number: int) -> Session | None:
+    """The newest live session on the thread (not exit/error, not archived)."""
+    return next((s for s in thread_sessions(devin, repo, number) if s.is_live), None)

@@ -3,8 +3,8 @@ comments of the repository's live sessions (mode ``refresh``), then write the ou
 and the job summary.
 
 Exit codes: 1 only when the user must act (a bad input, a rejected key or token, a
-missing permission); Devin or GitHub being down is reported with ``::error::`` but
-exits 0, as does a refused sender (``skipped=true``).
+missing permission, a wrong id); Devin or GitHub being down is reported with
+``::error::`` but exits 0, as does a refused sender (``skipped=true``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,37 +29,21 @@ from bot.comments import AttachmentView, StatusView
 from bot.devin import DevinClient
 from bot.devin_errors import (
     DevinAuthError,
-    DevinBadRequest,
     DevinConfigError,
     DevinError,
     DevinForbidden,
     DevinNotFound,
-    DevinRateLimited,
-    DevinServerError,
-    DevinUnavailable,
     DevinValidationError,
 )
-from bot.devin_models import (
-    STATE_QUEUED,
-    STATE_STILL_RUNNING,
-    STATE_WORKING,
-    Attachment,
-    Session,
-)
-from bot.events import Ignored, classify
+from bot.devin_models import STATE_QUEUED, STATE_STILL_RUNNING, STATE_WORKING, Attachment, Session
+from bot.events import Ignored, Trigger, classify
 from bot.github_api import GitHubClient
-from bot.github_models import (
-    GitHubAuthError,
-    GitHubError,
-    GitHubForbidden,
-    GitHubRateLimited,
-    GitHubServerError,
-    GitHubUnavailable,
-)
+from bot.github_models import GitHubAuthError, GitHubError, GitHubForbidden, GitHubRateLimited
 from bot.handlers import Deps, Outcome, RunOptions, handle
 from bot.markdown import code_span, escape_text, link, table_cell
-from bot.threads import BRIDGE_TAG, repo_tag
+from bot.threads import BRIDGE_TAG, find_status_comment, repo_tag, requester_in
 from bot.tracker import TickResult, TrackState, tick
+from bot.transient import retry_for
 from bot.workflow_commands import WorkflowCommands, append_summary, write_outputs
 
 OUTPUT_NAMES = (
@@ -74,24 +59,29 @@ OUTPUT_NAMES = (
     "skipped",
     "reason",
 )
-# Comments from the default Actions token are posted as this account.
+# The default Actions token posts comments as this account.
 ACTIONS_BOT_LOGIN = "github-actions[bot]"
 THREAD_TAG_PREFIX = "thread:"
-# Transient failures while waiting: retried until the timeout.
-_RETRYABLE = (
-    DevinRateLimited,
-    DevinUnavailable,
-    DevinServerError,
-    GitHubRateLimited,
-    GitHubUnavailable,
-    GitHubServerError,
+# Attempts of the whole trigger when Devin or GitHub is briefly down or rate limiting
+# (safe: the handler finds what an earlier attempt created).
+HANDLE_ATTEMPTS = 3
+MAX_RETRY_WAIT_S = 60.0
+# Right after a follow-up the session may still show its previous, settled state.
+FOLLOW_UP_GRACE_POLLS = 6
+
+# The user has to change something (a key, a token, a permission, an id) for these.
+_USER_MUST_ACT: tuple[type[Exception], ...] = (
+    DevinAuthError,
+    DevinForbidden,
+    DevinConfigError,
+    DevinNotFound,
+    DevinValidationError,
+    GitHubAuthError,
 )
-# A follow-up may still show the session's previous, settled state for a moment.
-_FOLLOW_UP_GRACE_POLLS = 6
 
 
 class EventError(Exception):
-    """The workflow event cannot be read; the message says what to fix."""
+    """The workflow environment or event cannot be read; the message says what to fix."""
 
 
 class ActionCancelled(Exception):
@@ -122,6 +112,15 @@ class Clock:
     monotonic: Callable[[], float] = time.monotonic
 
 
+@dataclass(frozen=True)
+class Waited:
+    track: TrackState
+    session: Session | None
+    timed_out: bool = False
+    cancelled: bool = False
+    error: str | None = None
+
+
 # --- reading the environment ----------------------------------------------------------
 
 
@@ -133,42 +132,45 @@ def read_event(environ: Mapping[str, str]) -> ActionEvent:
     if not name or not path:
         raise EventError(
             "GITHUB_EVENT_NAME and GITHUB_EVENT_PATH are not set: run devin-bridge as a "
-            "step of a GitHub Actions workflow (uses: <owner>/devin-bridge@v1)"
+            "step of a GitHub Actions workflow"
         )
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
-        raise EventError(f"the event file GITHUB_EVENT_PATH={path} cannot be read ({why})") from None
+        raise EventError(
+            f"the event file {path} (GITHUB_EVENT_PATH) cannot be read: {why}"
+        ) from None
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as err:
         raise EventError(
-            f"the event file GITHUB_EVENT_PATH={path} is not valid JSON "
+            f"the event file {path} (GITHUB_EVENT_PATH) is not valid JSON "
             f"(line {err.lineno}, column {err.colno}: {err.msg})"
         ) from None
     if not isinstance(payload, dict):
-        raise EventError(f"the event file GITHUB_EVENT_PATH={path} does not hold a JSON object")
-    # schedule (and a few other) payloads carry neither repository nor sender.
+        raise EventError(f"the event file {path} (GITHUB_EVENT_PATH) does not hold a JSON object")
+    # schedule payloads carry neither the repository nor a sender.
     if not isinstance(payload.get("repository"), Mapping) and "/" in repository:
         payload["repository"] = {"full_name": repository}
     actor = (environ.get("GITHUB_ACTOR") or "").strip()
     if not isinstance(payload.get("sender"), Mapping) and actor:
         payload["sender"] = {"login": actor, "type": "Bot" if actor.endswith("[bot]") else "User"}
-    repo = repository or str((payload.get("repository") or {}).get("full_name") or "")
-    return ActionEvent(name=name, payload=payload, repository=repo)
+    if not repository:
+        repo = payload.get("repository")
+        repository = str(repo.get("full_name") or "") if isinstance(repo, Mapping) else ""
+    return ActionEvent(name=name, payload=payload, repository=repository)
 
 
 def write_spacing(environ: Mapping[str, str]) -> float:
     """Seconds between GitHub writes (``DEVIN_BRIDGE_GITHUB_WRITE_SPACING``, default 1)."""
     text = (environ.get("DEVIN_BRIDGE_GITHUB_WRITE_SPACING") or "1.0").strip()
     try:
-        value = float(text)
+        return max(0.0, float(text))
     except ValueError:
         raise EventError(
             f"DEVIN_BRIDGE_GITHUB_WRITE_SPACING must be a number of seconds, got {text!r}"
         ) from None
-    return max(0.0, value)
 
 
 def run_options(inputs: ActionInputs) -> RunOptions:
@@ -202,6 +204,7 @@ def session_outputs(
     session: Session, *, state: str, comment_id: int | None, reason: str = ""
 ) -> dict[str, str]:
     outputs = blank_outputs(skipped=False, reason=reason)
+    structured = session.structured_output
     outputs.update(
         {
             "session-id": session.session_id,
@@ -211,11 +214,7 @@ def session_outputs(
             "state": state,
             "pull-request-urls": "\n".join(pr.url for pr in session.pull_requests),
             "acus-consumed": f"{session.acus_consumed:g}",
-            "structured-output": (
-                json.dumps(session.structured_output, sort_keys=True)
-                if session.structured_output is not None
-                else ""
-            ),
+            "structured-output": json.dumps(structured, sort_keys=True) if structured else "",
             "comment-id": str(comment_id) if comment_id else "",
         }
     )
@@ -235,16 +234,28 @@ def publish(report: Report, environ: Mapping[str, str], commands: WorkflowComman
     append_summary(environ.get("GITHUB_STEP_SUMMARY"), report.summary)
 
 
-def fail(environ: Mapping[str, str], commands: WorkflowCommands, message: str, *, exit_code: int) -> int:
+def fail(
+    environ: Mapping[str, str], commands: WorkflowCommands, message: str, *, exit_code: int
+) -> int:
     """Report a problem found before any work started."""
-    report = Report(
-        exit_code=exit_code,
-        outputs=blank_outputs(skipped=True, reason=message),
-        summary=_error_summary(message),
-        error=message,
-    )
-    publish(report, environ, commands)
+    outputs = blank_outputs(skipped=True, reason=message)
+    publish(Report(exit_code, outputs, _error_summary(message), message), environ, commands)
     return exit_code
+
+
+def explain(err: BaseException) -> tuple[str, int]:
+    """A one-line message that says what to fix, and the exit code."""
+    message = getattr(err, "message", None) or str(err) or type(err).__name__
+    message = " ".join(str(message).split())
+    if isinstance(err, _USER_MUST_ACT):
+        return message, 1
+    if isinstance(err, GitHubForbidden) and not isinstance(err, GitHubRateLimited):
+        return (
+            f"{message}. The job needs `permissions:` issues: write and pull-requests: write "
+            "(or a github-token that has them)",
+            1,
+        )
+    return message, 0
 
 
 # --- the run --------------------------------------------------------------------------
@@ -268,6 +279,7 @@ def run(
         options=run_options(inputs),
         bot_login=(environ.get("DEVIN_BRIDGE_BOT_LOGIN") or "").strip() or ACTIONS_BOT_LOGIN,
         log=logging.getLogger("devin_bridge"),
+        poll_interval=inputs.poll_interval,
     )
     with _cancellable():
         try:
@@ -275,11 +287,12 @@ def run(
                 report = refresh(inputs, event.repository, deps, commands)
             else:
                 report = react(inputs, event, deps, clock, commands)
-        except (DevinError, GitHubError) as err:
+        except (DevinError, GitHubError, EventError) as err:
             message, code = explain(err)
-            report = Report(
-                code, blank_outputs(skipped=True, reason=message), _error_summary(message), message
-            )
+            if isinstance(err, EventError):
+                code = 1
+            outputs = blank_outputs(skipped=True, reason=message)
+            report = Report(code, outputs, _error_summary(message), message)
         except ActionCancelled:
             message = "the run was cancelled before a session was started"
             report = Report(1, blank_outputs(skipped=True, reason=message), "", message)
@@ -295,74 +308,66 @@ def react(
     commands: WorkflowCommands,
 ) -> Report:
     """Mode ``run``: classify the event, handle it, and follow the session."""
-    # Same payload shape; the base repository's workflow runs it (labels on fork PRs).
+    # Same payload shape as pull_request; it runs the base repository's workflow.
     name = "pull_request" if event.name == "pull_request_target" else event.name
     trigger = classify(name, event.payload, bot_login=deps.bot_login, prompt=inputs.prompt)
     if isinstance(trigger, Ignored):
         commands.info(f"Nothing to do: {trigger.reason}")
         return Report(0, blank_outputs(skipped=True, reason=trigger.reason), "")
-    outcome = handle(trigger, deps)
-    if outcome.skipped or outcome.session is None:
-        return _without_session(outcome)
+    outcome = _handle(trigger, deps, clock)
     session = outcome.session
+    if session is None or outcome.skipped:
+        return _without_session(outcome)
     if outcome.action == "failed":
         message = outcome.reason or "the session could not be followed"
-        state = session.state()
         outputs = session_outputs(
-            session, state=state, comment_id=outcome.comment_id, reason=message
+            session, state=session.state(), comment_id=outcome.comment_id, reason=message
         )
-        return Report(_failed_exit(outcome), outputs, _session_summary(session, outcome, None), message)
+        summary = _summary(session, outcome.track, deps, inputs, error=message)
+        return Report(_failed_exit(outcome), outputs, summary, message)
+    commands.info(f"Devin session {session.session_id}: {outcome.action} ({session.url})")
     waited: Waited | None = None
     if inputs.wait and outcome.track is not None and outcome.action in ("created", "followed_up"):
-        commands.info(f"Waiting for Devin session {session.url} (up to {inputs.timeout_minutes:g} min)")
+        commands.info(f"Waiting up to {inputs.timeout_minutes:g} min for the session to settle")
         waited = wait_for(
-            outcome.track,
-            deps,
-            inputs,
-            clock,
-            followed_up=outcome.action == "followed_up",
+            outcome.track, deps, inputs, clock, followed_up=outcome.action == "followed_up"
         )
         session = waited.session or session
-    stopped = outcome.action == "stopped" or bool(waited and waited.track.stopped)
+    track = waited.track if waited else outcome.track
+    stopped = outcome.action == "stopped" or bool(track and track.stopped)
     timed_out = bool(waited and (waited.timed_out or waited.cancelled))
     state = _state(session, stopped=stopped, timed_out=timed_out)
-    comment_id = (waited.track.comment_id if waited else None) or outcome.comment_id
-    warnings: list[str] = []
+    warnings: list[str] = [waited.error] if waited and waited.error else []
     attachments: tuple[Attachment, ...] = ()
     if waited is not None or inputs.attachments_dir:
-        attachments, warning = _attachments(deps.devin, session)
-        warnings += [warning] if warning else []
+        attachments, problem = _list_attachments(deps.devin, session)
+        warnings += [problem] if problem else []
     if inputs.attachments_dir and attachments:
         warnings += _download(deps.devin, attachments, Path(inputs.attachments_dir))
-    if waited is not None and waited.error:
-        warnings.append(waited.error)
-    reason = "timed out waiting; the session is still running" if state == STATE_STILL_RUNNING else ""
+    reason = ""
     if waited is not None and waited.cancelled:
         reason = "the run was cancelled while waiting; the session goes on"
+    elif state == STATE_STILL_RUNNING:
+        reason = f"stopped waiting after {inputs.timeout_minutes:g} min; the session goes on"
+    comment_id = (track.comment_id if track else None) or outcome.comment_id
     outputs = session_outputs(session, state=state, comment_id=comment_id, reason=reason)
-    latest = waited.track.latest_message if waited else None
-    summary = _session_summary(
-        session,
-        outcome,
-        latest,
-        attachments=attachments,
-        stopped=stopped,
-        timed_out=timed_out,
-        trigger_text=inputs.trigger,
-        started_at=(waited.track.started_at if waited else None),
-        now=deps.clock(),
-    )
+    summary = _summary(session, track, deps, inputs, attachments=attachments, timed_out=timed_out)
     code = 1 if waited is not None and waited.cancelled else 0
     return Report(code, outputs, summary, None, tuple(warnings))
 
 
-@dataclass(frozen=True)
-class Waited:
-    track: TrackState
-    session: Session | None
-    timed_out: bool = False
-    cancelled: bool = False
-    error: str | None = None
+def _handle(trigger: Trigger, deps: Deps, clock: Clock) -> Outcome:
+    """``handle``, tried again after a short wait when Devin or GitHub is briefly away."""
+    for attempt in range(1, HANDLE_ATTEMPTS + 1):
+        try:
+            return handle(trigger, deps)
+        except (DevinError, GitHubError) as err:
+            retry = retry_for(err, attempt)
+            if retry is None or attempt == HANDLE_ATTEMPTS or retry.delay > MAX_RETRY_WAIT_S:
+                raise
+            deps.log.warning("%s; trying again in %.0f s", retry.reason, retry.delay)
+            clock.sleep(retry.delay)
+    raise AssertionError("unreachable")
 
 
 def wait_for(
@@ -373,68 +378,70 @@ def wait_for(
     *,
     followed_up: bool = False,
 ) -> Waited:
-    """Tick until the session settles or ``timeout-minutes`` pass; the last tick after a
-    timeout (or a cancellation) finalises the comment as still running."""
-    started = clock.monotonic()
-    deadline = started + inputs.timeout_seconds
+    """Tick until the session settles or ``timeout-minutes`` pass. The tick after the
+    deadline (or a cancellation) finalises the comment as still running."""
+    deadline = clock.monotonic() + inputs.timeout_seconds
     session: Session | None = None
-    polls = 0
+    polls, failures = 0, 0
     seen_active = not followed_up
-    failures = 0
-    last_error: str | None = None
     while True:
         timed_out = clock.monotonic() >= deadline
         try:
             result: TickResult = tick(track, deps, timed_out=timed_out)
-        except _RETRYABLE as err:
-            failures += 1
-            last_error = explain(err)[0]
-            if timed_out:
-                return Waited(track, session, timed_out=True, error=last_error)
-            clock.sleep(min(_retry_delay(err, inputs.poll_interval, failures), _left(deadline, clock)))
-            continue
         except ActionCancelled:
             return _finalise(track, deps, session)
-        failures, last_error = 0, None
+        except (DevinError, GitHubError) as err:
+            failures += 1
+            retry = retry_for(err, failures, base=inputs.poll_interval)
+            if retry is None:
+                raise
+            if timed_out:
+                return Waited(track, session, timed_out=True, error=explain(err)[0])
+            deps.log.warning("%s; polling again in %.1f s", retry.reason, retry.delay)
+            if not _nap(clock, min(retry.delay, _left(deadline, clock))):
+                return _finalise(track, deps, session)
+            continue
+        failures = 0
         polls += 1
         track, session = result.state, result.session
         if result.done or timed_out:
             return Waited(track, session, timed_out=timed_out and not result.settled)
-        if result.settled and (seen_active or polls > _FOLLOW_UP_GRACE_POLLS):
+        grace = result.settled and not seen_active and polls <= FOLLOW_UP_GRACE_POLLS
+        if result.settled and not grace:
             return Waited(track, session)
-        if not result.settled:
-            seen_active = True
-        try:
-            clock.sleep(min(wait_delay(result, track, deps, inputs), _left(deadline, clock)))
-        except ActionCancelled:
+        seen_active = seen_active or not result.settled
+        delay = inputs.poll_interval if grace else wait_delay(result, deps, inputs)
+        if not _nap(clock, min(delay, _left(deadline, clock))):
             return _finalise(track, deps, session)
 
 
-def wait_delay(result: TickResult, track: TrackState, deps: Deps, inputs: ActionInputs) -> float:
-    """The polling policy scaled to ``poll-interval`` (fractions of a second allowed)."""
+def wait_delay(result: TickResult, deps: Deps, inputs: ActionInputs) -> float:
+    """The polling policy, scaled so that ``poll-interval`` may be under a second."""
     base = max(inputs.poll_interval, 1.0)
-    age = max(0.0, deps.clock() - track.started_at)
-    policy = polling.next_delay(result.session, track.unchanged_polls, age, base=base)
-    return policy * (inputs.poll_interval / base)
+    age = max(0.0, deps.clock() - result.state.started_at)
+    delay = polling.next_delay(result.session, result.state.unchanged_polls, age, base=base)
+    return delay * (inputs.poll_interval / base)
+
+
+def _nap(clock: Clock, seconds: float) -> bool:
+    """Sleep; False when the runner cancelled the run meanwhile."""
+    try:
+        clock.sleep(max(0.0, seconds))
+    except ActionCancelled:
+        return False
+    return True
 
 
 def _finalise(track: TrackState, deps: Deps, session: Session | None) -> Waited:
     try:
         result = tick(track, deps, timed_out=True)
-        return Waited(result.state, result.session, cancelled=True)
     except (DevinError, GitHubError, ActionCancelled):
         return Waited(track, session, cancelled=True)
+    return Waited(result.state, result.session, cancelled=True)
 
 
 def _left(deadline: float, clock: Clock) -> float:
     return max(0.0, deadline - clock.monotonic())
-
-
-def _retry_delay(err: Exception, poll_interval: float, failures: int) -> float:
-    retry_after = getattr(err, "retry_after", None)
-    if isinstance(retry_after, int | float) and retry_after > 0:
-        return float(retry_after)
-    return poll_interval * min(2 ** (failures - 1), 30)
 
 
 def _state(session: Session, *, stopped: bool, timed_out: bool) -> str:
@@ -445,64 +452,32 @@ def _state(session: Session, *, stopped: bool, timed_out: bool) -> str:
 
 
 def _without_session(outcome: Outcome) -> Report:
+    # No session was created or messaged: skipped, whatever the reason.
     reason = outcome.reason or outcome.action
-    if outcome.action == "failed":
-        outputs = blank_outputs(skipped=True, reason=reason)
-        if outcome.comment_id:
-            outputs["comment-id"] = str(outcome.comment_id)
-        return Report(_failed_exit(outcome), outputs, _error_summary(reason), reason)
-    outputs = blank_outputs(skipped=outcome.skipped, reason=reason)
+    failed = outcome.action == "failed"
+    outputs = blank_outputs(skipped=True, reason=reason)
     if outcome.comment_id:
         outputs["comment-id"] = str(outcome.comment_id)
-    summary = f"## Devin: nothing started\n\n{escape_text(reason)}\n"
-    return Report(0, outputs, summary)
+    if failed:
+        return Report(_failed_exit(outcome), outputs, _error_summary(reason), reason)
+    return Report(0, outputs, f"## Devin: no session started\n\n{escape_text(reason)}\n")
 
 
 def _failed_exit(outcome: Outcome) -> int:
-    error = getattr(outcome, "error", None)
-    if isinstance(error, Exception):
-        return explain(error)[1]
-    return 0
-
-
-# --- errors ---------------------------------------------------------------------------
-
-# The user must change something (a key, a token, a permission, an id) for these.
-_USER_MUST_ACT: tuple[type[Exception], ...] = (
-    DevinAuthError,
-    DevinForbidden,
-    DevinConfigError,
-    DevinNotFound,
-    DevinValidationError,
-    GitHubAuthError,
-)
-
-
-def explain(err: BaseException) -> tuple[str, int]:
-    """A one-line message that says what to fix, and the exit code."""
-    message = getattr(err, "message", None) or str(err) or type(err).__name__
-    message = " ".join(str(message).split())
-    if isinstance(err, _USER_MUST_ACT):
-        return message, 1
-    if isinstance(err, GitHubForbidden) and not isinstance(err, GitHubRateLimited):
-        return (
-            f"{message}. Give the workflow `permissions: issues: write, pull-requests: write` "
-            "(or pass a github-token that has them)",
-            1,
-        )
-    if isinstance(err, DevinBadRequest):
-        return message, 0
-    return message, 0
+    return explain(outcome.error)[1] if outcome.error is not None else 0
 
 
 # --- attachments ----------------------------------------------------------------------
 
 
-def _attachments(devin: DevinClient, session: Session) -> tuple[tuple[Attachment, ...], str | None]:
+def _list_attachments(
+    devin: DevinClient, session: Session
+) -> tuple[tuple[Attachment, ...], str | None]:
     try:
-        return devin.session_attachments(session.session_id), None
+        found = devin.session_attachments(session.session_id)
     except DevinError as err:
         return (), f"could not list the session's attachments: {explain(err)[0]}"
+    return tuple(a for a in found if a.source != "user"), None
 
 
 def _download(devin: DevinClient, attachments: tuple[Attachment, ...], dest: Path) -> list[str]:
@@ -517,33 +492,46 @@ def _download(devin: DevinClient, attachments: tuple[Attachment, ...], dest: Pat
 
 
 def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowCommands) -> Report:
-    """Poll every live session of the repository once and update its status comment."""
+    """Poll each live session of the repository once and update its status comment when
+    the session changed since the comment was last written."""
     if "/" not in repo:
         raise EventError("GITHUB_REPOSITORY is not set; mode refresh needs owner/name")
     rows: list[tuple[str, Session, str]] = []
     warnings: list[str] = []
-    sessions = deps.devin.iter_sessions(tags=[repo_tag(repo), BRIDGE_TAG])
-    for session in sessions:
-        tags = set(session.tags)
-        if tags and not {repo_tag(repo), BRIDGE_TAG} <= tags:
-            continue  # the API's tag filter is undocumented: check locally too
-        if not session.is_live:
-            continue
+    wanted = {repo_tag(repo), BRIDGE_TAG}
+    for session in deps.devin.iter_sessions(tags=sorted(wanted)):
+        if session.tags and not wanted <= set(session.tags):
+            continue  # the API's tag filter semantics are undocumented
         number = thread_number(session, repo)
+        if not session.is_live or number is None:
+            continue
         try:
-            track = resume_track(session, repo, number, deps)
+            found = find_status_comment(
+                deps.github, repo, number, session.session_id, deps.bot_login
+            )
+            if found is None or not _changed_since(session, found.updated_at):
+                continue
+            track = TrackState(
+                session_id=session.session_id,
+                repo=repo,
+                number=number,
+                comment_id=found.id,
+                requested_by=requester_in(found.body) or "",
+                trigger_url=None,
+                started_at=_epoch(session.created_at) or deps.clock(),
+                trigger=inputs.trigger,
+            )
             result = tick(track, deps, session=session)
         except (DevinError, GitHubError) as err:
             message, code = explain(err)
             if code:
                 raise
-            warnings.append(f"session {session.session_id}: {message}")
+            warnings.append(f"session {session.session_id} on #{number}: {message}")
             continue
-        where = f"#{number}" if number is not None else repo
-        rows.append((where, result.session, _state(result.session, stopped=False, timed_out=False)))
-        commands.info(f"{where}: {result.session.session_id} {rows[-1][2]}")
-    reason = f"refreshed {len(rows)} live session(s)"
-    outputs = blank_outputs(skipped=False, reason=reason)
+        state = _state(result.session, stopped=False, timed_out=False)
+        rows.append((f"#{number}", result.session, state))
+        commands.info(f"#{number}: session {session.session_id} is {state}")
+    reason = f"refreshed {len(rows)} status comment(s)"
     lines = ["## Devin: status comments refreshed", ""]
     if rows:
         lines += ["| Thread | Session | State | ACUs |", "|---|---|---|---|"]
@@ -553,82 +541,55 @@ def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowComma
             for where, s, state in rows
         ]
     else:
-        lines.append("No live sessions.")
-    return Report(0, outputs, "\n".join(lines) + "\n", None, tuple(warnings))
+        lines.append("No live session changed since its status comment was written.")
+    summary = "\n".join(lines) + "\n"
+    return Report(0, blank_outputs(skipped=False, reason=reason), summary, None, tuple(warnings))
 
 
 def thread_number(session: Session, repo: str) -> int | None:
-    prefix = f"{THREAD_TAG_PREFIX}{repo}#"
+    """The issue or PR number from the session's ``thread:<repo>#<n>`` tag."""
+    prefix = f"{THREAD_TAG_PREFIX}{repo}#".lower()
     for tag in session.tags:
-        if tag.startswith(prefix) and tag[len(prefix) :].isdigit():
+        if tag.lower().startswith(prefix) and tag[len(prefix) :].isdigit():
             return int(tag[len(prefix) :])
     return None
 
 
-def resume_track(session: Session, repo: str, number: int | None, deps: Deps) -> TrackState:
-    """Rebuild what the tracker needs from the session and its status comment."""
-    comment_id: int | None = None
-    requested_by = ""
-    if number is not None:
-        found = deps.github.find_comment(repo, number, comments.marker(session.session_id))
-        if found is not None:
-            comment_id = found.id
-            requested_by = _requested_by(found.body)
-    started = float(session.created_at) if session.created_at else deps.clock()
-    return TrackState(
-        session_id=session.session_id,
-        repo=repo,
-        number=number,
-        comment_id=comment_id,
-        requested_by=requested_by,
-        trigger_url=None,
-        started_at=started,
-    )
+def _epoch(value: float) -> float:
+    return float(value) / 1000.0 if value > 1e12 else float(value)
 
 
-def _requested_by(body: str) -> str:
-    marker = "requested by @"
-    at = body.find(marker)
-    if at < 0:
-        return ""
-    rest = body[at + len(marker) :]
-    login = ""
-    for ch in rest:
-        if ch.isalnum() or ch in "-[]_":
-            login += ch
-        else:
-            break
-    return login
+def _changed_since(session: Session, written: datetime) -> bool:
+    updated = _epoch(session.updated_at)
+    return not updated or updated >= written.timestamp() - 1.0
 
 
 # --- job summary ----------------------------------------------------------------------
 
 
-def _session_summary(
+def _summary(
     session: Session,
-    outcome: Outcome,
-    latest_message: str | None,
+    track: TrackState | None,
+    deps: Deps,
+    inputs: ActionInputs,
     *,
     attachments: tuple[Attachment, ...] = (),
-    stopped: bool = False,
     timed_out: bool = False,
-    trigger_text: str = "/devin",
-    started_at: float | None = None,
-    now: float = 0.0,
+    error: str | None = None,
 ) -> str:
-    track = outcome.track
     view = StatusView(
         session=session,
         requested_by=track.requested_by if track else "",
         trigger_url=track.trigger_url if track else None,
-        started_at=started_at if started_at is not None else (track.started_at if track else None),
-        now=now or time.time(),
-        latest_message=latest_message,
-        attachments=tuple(AttachmentView(a.name, a.url) for a in attachments),
-        stopped=stopped,
+        started_at=track.started_at if track else None,
+        now=deps.clock(),
+        latest_message=track.latest_message if track else None,
+        attachments=tuple(AttachmentView(a.name or a.attachment_id, a.url) for a in attachments),
+        stopped=bool(track and track.stopped),
         timed_out=timed_out,
-        error=outcome.reason if outcome.action == "failed" else None,
-        trigger=trigger_text,
+        error=error,
+        note=track.note if track else None,
+        trigger=track.trigger if track else inputs.trigger,
     )
     return comments.job_summary(view)
 
@@ -641,8 +602,8 @@ def _error_summary(message: str) -> str:
 
 
 class _RunnerLogHandler(logging.Handler):
-    """Log lines go to the runner log; a line that looks like a workflow command is
-    defused, and secrets are redacted (WorkflowCommands.info)."""
+    """Log records go to the runner log with secrets redacted; a line that would read as
+    a workflow command is defused."""
 
     def __init__(self, commands: WorkflowCommands) -> None:
         super().__init__(logging.INFO)
@@ -651,7 +612,7 @@ class _RunnerLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)
-        except Exception:  # a bad log call must not break the run
+        except Exception:  # a malformed log call must not end the run
             text = str(record.msg)
         for line in text.splitlines() or [""]:
             if line.lstrip().startswith(("::", "##[")):
@@ -664,16 +625,19 @@ def configure_logging(commands: WorkflowCommands) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = _RunnerLogHandler(commands)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # PyGithub and urllib3 log at INFO about retries; their lines add nothing here.
+    for noisy in ("github", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @contextmanager
 def _cancellable() -> Iterator[None]:
-    """Turn SIGTERM (the runner stopping the container) into ActionCancelled, so the
-    status comment is finalised. Python runs as PID 1 in the container, which ignores
-    signals that have no handler."""
+    """Turn SIGTERM (the runner stopping the container) into ActionCancelled so the
+    status comment is finalised. Python is PID 1 in the container, and PID 1 ignores
+    signals it has no handler for."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -686,24 +650,3 @@ def _cancellable() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-__all__ = [
-    "ActionCancelled",
-    "ActionEvent",
-    "Clock",
-    "EventError",
-    "Report",
-    "blank_outputs",
-    "explain",
-    "fail",
-    "publish",
-    "read_event",
-    "refresh",
-    "replace",
-    "run",
-    "run_options",
-    "session_outputs",
-    "wait_for",
-    "write_spacing",
-]

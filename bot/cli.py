@@ -8,6 +8,7 @@ Every failure ends as one line on stderr and an exit code (see cli_output).
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
@@ -74,6 +75,7 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     emulator.add_argument("--port", type=int, default=8900)
     emulator.add_argument("--session-id-form", choices=("bare", "prefixed"), default="bare")
     emulator.add_argument("--error-style", choices=("problem", "detail"), default="problem")
+    emulator.add_argument("--quiet", action="store_true", help="no per-request access log")
     emulator.set_defaults(run=_emulator)
 
     serve = sub.add_parser("serve", help="run the webhook service under gunicorn")
@@ -112,10 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
+    except BrokenPipeError:  # e.g. `devin-bridge sessions list | head -1`
+        _silence_stdout()
         return EXIT_ERROR
     except Exception as exc:  # one line, never a traceback
         return _report(exc, secrets)
+
+
+def _silence_stdout() -> None:
+    import os
+
+    # Python flushes stdout at exit; a closed pipe would print one more error then.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def make_client(args: argparse.Namespace, secrets: list[str]) -> DevinClient:
@@ -185,7 +196,7 @@ def _emulator(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         raise
     config = EmulatorConfig(session_id_form=args.session_id_form, error_style=args.error_style)
-    serve(args.host, args.port, config)
+    serve(args.host, args.port, config, quiet=args.quiet)
     return 0
 
 

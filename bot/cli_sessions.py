@@ -176,10 +176,14 @@ def print_session(session: Session) -> None:
             ("updated", ago(session.updated_at)),
             ("acus", acus(session.acus_consumed)),
             ("archived", "yes" if session.is_archived else None),
+            (
+                "pull requests",
+                ", ".join(
+                    pr.url + (f" ({pr.state})" if pr.state else "") for pr in session.pull_requests
+                ),
+            ),
         ]
     )
-    for pr in session.pull_requests:
-        out(f"pull request  {pr.url}" + (f" ({pr.state})" if pr.state else ""))
     if session.structured_output is not None:
         import json
 
@@ -211,6 +215,9 @@ def create(args: argparse.Namespace, client: DevinClient) -> int:
         devin_mode=args.mode,
     )
     session = client.create_session(request)
+    if not args.json:
+        out(f"created session {session.session_id}")
+        out(session.url)
     if args.wait:
         from bot.cli_watch import watch_session
 
@@ -219,9 +226,6 @@ def create(args: argparse.Namespace, client: DevinClient) -> int:
         )
     if args.json:
         print_json(raw_of(session))
-    else:
-        out(f"created session {session.session_id}")
-        out(session.url)
     return 0
 
 

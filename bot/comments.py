@@ -335,7 +335,7 @@ def _attachment_lines(attachments: Iterable[AttachmentView], *, previews: bool) 
         return []
     out = ["", "**Attachments:**"]
     for a in items[:_MAX_ATTACHMENTS]:
-        out.append(f"- {link(_echo_line(a.name, 120) or 'attachment', a.url)}")
+        out.append(f"- {link(_plain_line(a.name, 120) or 'attachment', a.url)}")
     if len(items) > _MAX_ATTACHMENTS:
         out.append(f"- … and {len(items) - _MAX_ATTACHMENTS} more in the session")
     if previews:
@@ -343,10 +343,12 @@ def _attachment_lines(attachments: Iterable[AttachmentView], *, previews: bool) 
         for a in items[:_MAX_ATTACHMENTS]:
             if not a.text_preview or budget <= 0:
                 continue
-            text = redact_secrets(a.text_preview.replace("\r\n", "\n"))
-            text = truncate(text, min(_PREVIEW_CHARS, budget), suffix="\n… (truncated)")
+            limit = min(_PREVIEW_CHARS, budget)
+            # Redact a window wider than what is shown, so no secret is cut in half first.
+            text = redact_secrets(a.text_preview[: limit + 1_000].replace("\r\n", "\n"))
+            text = truncate(text, limit, suffix="\n… (truncated)")
             budget -= len(text)
-            out += ["", details(f"📄 {_defang(one_line(a.name))[:120]}", fence(text))]
+            out += ["", details(f"📄 {one_line(_defang(a.name, 120))[:120]}", fence(text))]
     return out
 
 
@@ -428,7 +430,7 @@ def job_summary(view: StatusView) -> str:
     if view.attachments:
         out += ["", "### Attachments", ""]
         out += [
-            f"- {link(_echo_line(a.name, 200) or 'attachment', a.url)}" for a in view.attachments
+            f"- {link(_plain_line(a.name, 200) or 'attachment', a.url)}" for a in view.attachments
         ]
     if s is not None and s.structured_output:
         out += ["", "### Structured output", "", _structured_block(s.structured_output, 200_000)]
@@ -446,24 +448,27 @@ def _trigger(view: StatusView) -> str:
 
 def _echo_line(text: str, limit: int) -> str:
     """Untrusted text for a single line of a comment: Markdown is escaped too."""
-    return escape_text(truncate(one_line(_defang(text)), limit))
+    return escape_text(truncate(one_line(_defang(text, limit)), limit))
 
 
 def _plain_line(text: str, limit: int) -> str:
     """The bridge's own text (which may quote config values) for one line:
     Markdown kept, HTML, pings and secrets removed."""
-    return truncate(one_line(_defang(text)), limit)
+    return truncate(one_line(_defang(text, limit)), limit)
 
 
 def _echo_block(text: str, limit: int) -> str:
     """Untrusted multi-line text for a quote: HTML stripped, no pings, no secrets."""
-    cleaned = _defang(text).strip()
+    cleaned = _defang(text, limit).strip()
     cleaned = re.sub(r"\n{3,}", "\n\n", cleaned)
     return truncate(cleaned, limit)
 
 
-def _defang(text: str) -> str:
-    return neutralize_mentions(redact_secrets(strip_html(text or "")))
+def _defang(text: str, limit: int) -> str:
+    # Work on a window wider than what will be shown (HTML and redaction shrink
+    # text), so huge messages stay cheap and no secret is cut in half first.
+    window = (text or "")[: limit * 4 + 2_000]
+    return neutralize_mentions(redact_secrets(strip_html(window)))
 
 
 def _elapsed(view: StatusView) -> str:

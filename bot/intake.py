@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends a larger payload
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-EVENT_HEADER = "X-GitHub-Event"
-DELIVERY_HEADER = "X-GitHub-Delivery"
-HOOK_HEADERS = ("X-GitHub-Hook-ID", "X-GitHub-Hook-Installation-Target-ID")
+SIGNATURE_HEADER = "x-hub-signature-256"
+EVENT_HEADER = "x-github-event"
+DELIVERY_HEADER = "x-github-delivery"
+HOOK_HEADERS = ("x-github-hook-id", "x-github-hook-installation-target-id")
 _MAX_HEADER_CHARS = 200
 
 
@@ -71,21 +71,22 @@ def verify(
     *,
     max_bytes: int = MAX_BODY_BYTES,
 ) -> Delivery | Rejection:
-    """Check one delivery. `headers` must look up names case-insensitively (Werkzeug's do)."""
+    """Check one delivery (header names in any case)."""
+    headers = {k.lower(): v for k, v in headers.items()}
     if len(body) > max_bytes:
         return Rejection(413, f"the body is larger than {max_bytes} bytes")
     if not headers.get(SIGNATURE_HEADER):
-        return Rejection(401, f"the {SIGNATURE_HEADER} header is missing")
+        return Rejection(401, "the X-Hub-Signature-256 header is missing")
     if not signature_ok(secret, body, headers.get(SIGNATURE_HEADER)):
-        return Rejection(401, f"the {SIGNATURE_HEADER} signature does not match the body")
+        return Rejection(401, "the X-Hub-Signature-256 signature does not match the body")
     event = _header(headers, EVENT_HEADER)
     delivery_id = _header(headers, DELIVERY_HEADER)
     if not event or not delivery_id:
-        missing = EVENT_HEADER if not event else DELIVERY_HEADER
+        missing = "X-GitHub-Event" if not event else "X-GitHub-Delivery"
         return Rejection(400, f"the {missing} header is missing or malformed")
     hook_id = next((h for h in (_header(headers, n) for n in HOOK_HEADERS) if h), "")
     try:
-        payload = json.loads(_json_text(body, headers.get("Content-Type") or ""))
+        payload = json.loads(_json_text(body, headers.get("content-type") or ""))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return Rejection(400, "the body is not valid UTF-8 JSON")
     if not isinstance(payload, dict):
@@ -105,7 +106,12 @@ def _json_text(body: bytes, content_type: str) -> str:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
-    value = (headers.get(name) or "").strip()
-    if len(value) > _MAX_HEADER_CHARS or not value.isprintable():
+    return printable_header(headers.get(name))
+
+
+def printable_header(value: str | None) -> str:
+    """A header value safe to log and store ("" when absent, too long or unprintable)."""
+    text = (value or "").strip()
+    if len(text) > _MAX_HEADER_CHARS or not text.isprintable():
         return ""
-    return value
+    return text

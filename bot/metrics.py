@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -46,7 +46,7 @@ class Metrics:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
-        self._pending: Counter[tuple[str, str]] = Counter()
+        self._pending: defaultdict[tuple[str, str], float] = defaultdict(float)
         self._clock = clock
         self._last_flush = clock()
 
@@ -70,7 +70,7 @@ class Metrics:
 
     def flush(self, store: CounterStore) -> None:
         with self._lock:
-            pending, self._pending = self._pending, Counter()
+            pending, self._pending = self._pending, defaultdict(float)
             self._last_flush = self._clock()
         if not pending:
             return
@@ -79,7 +79,8 @@ class Metrics:
         except Exception as err:  # the store is down: keep the counts for the next flush
             log.warning("could not flush metrics: %s", type(err).__name__)
             with self._lock:
-                self._pending.update(pending)
+                for key, value in pending.items():
+                    self._pending[key] += value
 
     def maybe_flush(self, store: CounterStore, every: float = 5.0) -> None:
         if self._clock() - self._last_flush >= every:
@@ -103,12 +104,17 @@ def render(
             lines.append(f"{name}{_labels(labels)} {_number(value)}")
     gauges: list[tuple[str, str, dict[str, str], float]] = []
     for state, n in _mapping(counts.get("sessions_live")).items():
-        gauges.append(("sessions", "Sessions by bridge state.", {"state": state}, float(n)))
+        gauges.append(("sessions", "Sessions by bridge state.", {"state": state}, _num(n)))
     gauges.append(
-        ("sessions", "", {"state": "done"}, float(_num(counts.get("sessions_done"))))
+        (
+            "sessions",
+            "Sessions by bridge state.",
+            {"state": "done"},
+            _num(counts.get("sessions_done")),
+        )
     )
     for state, n in _mapping(counts.get("jobs")).items():
-        gauges.append(("jobs", "Trigger jobs in the store by state.", {"state": state}, float(n)))
+        gauges.append(("jobs", "Trigger jobs in the store by state.", {"state": state}, _num(n)))
     gauges.append(
         (
             "poll_lag_seconds",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot import polling, tracker
 from bot.devin_errors import DevinNotFound
+from bot.devin_models import Session
 from bot.leases import LeaseKeeper
 from bot.metrics import TICKS, Metrics
 from bot.service_codec import CodecError, dump, load_track
@@ -40,7 +41,7 @@ class TickReport:
 
 
 def scaled_delay(
-    session: tracker.Session, unchanged_polls: int, age_s: float, poll_interval: float
+    session: Session, unchanged_polls: int, age_s: float, poll_interval: float
 ) -> float:
     """polling.next_delay with the configured interval as its base.
 
@@ -133,7 +134,9 @@ class Poller:
         try:
             state = load_track(claim.track)
         except CodecError as err:
-            log.error("session %s has an unreadable state (%s); no longer polled", claim.session_id, err)
+            log.error(
+                "session %s has an unreadable state (%s); no longer polled", claim.session_id, err
+            )
             self.store.finish_tick(
                 claim,
                 TickWrite(
@@ -170,7 +173,10 @@ class Poller:
             if retry is None:
                 raise
             log.warning(
-                "tick of session %s postponed %.1f s: %s", claim.session_id, retry.delay, retry.reason
+                "tick of session %s postponed %.1f s: %s",
+                claim.session_id,
+                retry.delay,
+                retry.reason,
             )
             self.store.release_session(
                 claim, next_poll_at=self.clock() + retry.delay, error=retry.reason
@@ -184,7 +190,9 @@ class Poller:
         )
         done = result.done or closed_and_idle
         if closed_and_idle and not result.done:
-            log.info("session %s is settled and its thread is closed: polling stops", claim.session_id)
+            log.info(
+                "session %s is settled and its thread is closed: polling stops", claim.session_id
+            )
         delay = scaled_delay(
             session, result.state.unchanged_polls, now - result.state.started_at, self.poll_interval
         )

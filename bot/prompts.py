@@ -435,7 +435,7 @@ def _comment_block(c: ContextComment) -> str:
 
 def _file_line(f: FileChange) -> str:
     name = _escape_tags(one_line(_clean(f.filename)))
-    status = one_line(_clean(f.status)) or "modified"
+    status = re.sub(r"[^a-z_]", "", f.status.lower()) or "modified"
     return f"{status} {name} (+{max(0, f.additions)} -{max(0, f.deletions)})"
 
 

@@ -12,10 +12,10 @@ import logging
 import threading
 from collections.abc import Callable
 
+from bot.deps import Deps, RunOptions
 from bot.devin import DevinClient, RetryPolicy
 from bot.github_api import GitHubClient
 from bot.github_auth import AppAuthProvider
-from bot.handlers import Deps, RunOptions
 from bot.metrics import Metrics
 from bot.settings import Settings
 
@@ -104,7 +104,9 @@ class DepsFactory:
             cache[key] = client
         return client
 
-    def deps(self, repo: str, installation_id: int | None, *, delivery_id: str | None = None) -> Deps:
+    def deps(
+        self, repo: str, installation_id: int | None, *, delivery_id: str | None = None
+    ) -> Deps:
         github = self.github(repo, installation_id)
         github.delivery_id = delivery_id
         return Deps(
@@ -113,6 +115,7 @@ class DepsFactory:
             options=self._options,
             bot_login=self.bot_login(),
             log=logging.getLogger("devin_bridge"),
+            poll_interval=self.settings.poll_interval,
         )
 
     def bot_login(self) -> str | None:

@@ -284,9 +284,7 @@ class Store:
                 deliveries.c.hook_id == hook_id[:64], deliveries.c.delivery_id == delivery_id[:200]
             )
             result = "queued" if job_id is not None else "duplicate"
-            conn.execute(
-                sa.update(deliveries).where(where).values(outcome=result, job_id=job_id)
-            )
+            conn.execute(sa.update(deliveries).where(where).values(outcome=result, job_id=job_id))
             return Accepted(result, job_id)
 
     def _insert_job(
@@ -330,7 +328,7 @@ class Store:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def _claimable_jobs(self, now: float) -> tuple[sa.Alias, sa.ColumnElement[bool]]:
+    def _claimable_jobs(self, now: float) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
         c = jobs.alias("c")
         k = jobs.alias("k")
         older_unfinished = (
@@ -554,7 +552,7 @@ class Store:
 
     def _due_sessions(
         self, now: float, *, all_live: bool
-    ) -> tuple[sa.Alias, sa.ColumnElement[bool]]:
+    ) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
         c = sessions.alias("c")
         free = sa.or_(c.c.lease_until.is_(None), c.c.lease_until < now)
         due = sa.and_(c.c.done == sa.false(), free)
@@ -835,9 +833,7 @@ class Store:
                 sa.select(sa.func.min(jobs.c.run_after)).where(jobs.c.state == "queued")
             ).scalar()
             session_at = conn.execute(
-                sa.select(sa.func.min(sessions.c.next_poll_at)).where(
-                    sessions.c.done == sa.false()
-                )
+                sa.select(sa.func.min(sessions.c.next_poll_at)).where(sessions.c.done == sa.false())
             ).scalar()
         times = [float(t) for t in (job_at, session_at) if t is not None]
         return min(times) if times else None
@@ -849,7 +845,9 @@ class Store:
         now = self._clock()
         with self._tx() as conn:
             if self._insert_ignore(
-                conn, leaders, {"name": name, "owner": owner, "lease_until": now + ttl, "version": 1}
+                conn,
+                leaders,
+                {"name": name, "owner": owner, "lease_until": now + ttl, "version": 1},
             ):
                 return True
             result = conn.execute(
@@ -929,10 +927,10 @@ class Store:
         """A snapshot for /metrics, /healthz and benchmarks."""
         now = self._clock()
         with self.engine.connect() as conn:
-            job_states = dict(
+            job_states: dict[Any, Any] = dict(
                 conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)).all()
             )
-            live_states = dict(
+            live_states: dict[Any, Any] = dict(
                 conn.execute(
                     sa.select(sessions.c.state, sa.func.count())
                     .where(sessions.c.done == sa.false())
@@ -942,11 +940,9 @@ class Store:
             done_sessions = conn.execute(
                 sa.select(sa.func.count()).where(sessions.c.done == sa.true())
             ).scalar()
-            outcomes = dict(
+            outcomes: dict[Any, Any] = dict(
                 conn.execute(
-                    sa.select(deliveries.c.outcome, sa.func.count()).group_by(
-                        deliveries.c.outcome
-                    )
+                    sa.select(deliveries.c.outcome, sa.func.count()).group_by(deliveries.c.outcome)
                 ).all()
             )
             oldest_due = conn.execute(
@@ -996,7 +992,9 @@ class Store:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def _insert_ignore(self, conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+    def _insert_ignore(
+        self, conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]
+    ) -> bool:
         # RETURNING, not rowcount: psycopg reports -1 for an INSERT built by SQLAlchemy.
         key = next(iter(table.primary_key.columns))
         stmt = (

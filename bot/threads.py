@@ -1,4 +1,5 @@
-"""One GitHub thread, one live Devin session: tags, and finding the session again.
+"""One GitHub thread, one live Devin session: tags, and finding the session and its
+status comment again.
 
 The tags are the contract (DESIGN §1.6) that lets a stateless Action run, or a
 restarted service, find the session that is live on a thread.
@@ -7,15 +8,20 @@ restarted service, find the session that is live on a thread.
 from __future__ import annotations
 
 import hashlib
+import re
 
+from bot.comments import marker
 from bot.devin import IDEMPOTENCY_TAG_PREFIX, DevinClient
 from bot.devin_models import Session
 from bot.devin_requests import dedupe
+from bot.github_api import GitHubClient
+from bot.github_models import CommentInfo
 
 BRIDGE_TAG = "devin-bridge"
 MAX_TAG_CHARS = 200
 # Bounds the walk over a thread's sessions (old ones are mostly exited).
 MAX_THREAD_SESSIONS = 500
+MAX_SCANNED_COMMENTS = 100
 
 
 def repo_tag(repo: str) -> str:
@@ -60,3 +66,35 @@ def thread_sessions(devin: DevinClient, repo: str, number: int) -> list[Session]
 def live_session(devin: DevinClient, repo: str, number: int) -> Session | None:
     """The newest live session on the thread (not exit/error, not archived)."""
     return next((s for s in thread_sessions(devin, repo, number) if s.is_live), None)
+
+
+_REQUESTER = re.compile(r"requested by @([A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?)")
+
+
+def requester_in(body: str) -> str | None:
+    """Who asked for the session, as the status comment's headline says."""
+    m = _REQUESTER.search(body or "")
+    return m.group(1) if m else None
+
+
+def find_status_comment(
+    github: GitHubClient, repo: str, number: int, session_id: str, bot_login: str | None
+) -> CommentInfo | None:
+    """The session's status comment, found by its marker.
+
+    Anyone can paste a marker into a comment, so with a known bot login only the
+    bot's own comments (or another bot's) count.
+    """
+    mark = marker(session_id)
+    found = github.find_comment(repo, number, mark)
+    if found is None or _trusted(found, bot_login):
+        return found
+    recent = github.comments(repo, number, limit=MAX_SCANNED_COMMENTS)
+    return next((c for c in reversed(recent) if mark in c.body and _trusted(c, bot_login)), None)
+
+
+def _trusted(comment: CommentInfo, bot_login: str | None) -> bool:
+    if not bot_login:
+        return True
+    author = comment.author
+    return author.login.lower() == bot_login.lower() or author.is_bot

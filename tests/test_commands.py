@@ -47,7 +47,10 @@ CONFIGURED = ("fix", "Review")
         ("/devin review\nfocus on security", Command("named", "focus on security", name="Review")),
         # invalid: short help reply
         ("/devin", Command("invalid", "", error="Tell Devin what to do: `/devin <instructions>`.")),
-        ("/devin   \n\n", Command("invalid", "", error="Tell Devin what to do: `/devin <instructions>`.")),
+        (
+            "/devin   \n\n",
+            Command("invalid", "", error="Tell Devin what to do: `/devin <instructions>`."),
+        ),
         (
             "/devin new",
             Command(
@@ -62,7 +65,9 @@ CONFIGURED = ("fix", "Review")
         ),
         (
             "/devin reveiw",
-            Command("invalid", "reveiw", error="Unknown command `reveiw`. Did you mean `/devin Review`?"),
+            Command(
+                "invalid", "reveiw", error="Unknown command `reveiw`. Did you mean `/devin Review`?"
+            ),
         ),
     ],
 )

@@ -29,7 +29,9 @@ def test_missing_or_empty_config_gives_defaults(text: str | None) -> None:
     assert result.config == RepoConfig()
     assert result.config.trigger == "/devin"
     assert dict(result.config.labels) == {"devin": SessionRule()}
-    assert result.config.permissions == PermissionRule(min="write", allow_bots=(), reply_to_refused=True)
+    assert result.config.permissions == PermissionRule(
+        min="write", allow_bots=(), reply_to_refused=True
+    )
 
 
 def test_example_config_is_valid() -> None:
@@ -94,20 +96,45 @@ permissions:
             'labels:\n  "devin:review": {max_acu_limit: ten}',
             "labels.devin:review.max_acu_limit must be a positive integer, got 'ten'",
         ),
-        ("labels:\n  devin: {max_acu_limit: 0}", "labels.devin.max_acu_limit must be a positive integer, got 0"),
-        ("labels:\n  devin: {max_acu_limit: true}", "labels.devin.max_acu_limit must be a positive integer, got true"),
-        ("labels:\n  devin: {max_acu_limt: 3}", "labels.devin.max_acu_limt is not a known setting (did you mean max_acu_limit?)"),
+        (
+            "labels:\n  devin: {max_acu_limit: 0}",
+            "labels.devin.max_acu_limit must be a positive integer, got 0",
+        ),
+        (
+            "labels:\n  devin: {max_acu_limit: true}",
+            "labels.devin.max_acu_limit must be a positive integer, got true",
+        ),
+        (
+            "labels:\n  devin: {max_acu_limt: 3}",
+            "labels.devin.max_acu_limt is not a known setting (did you mean max_acu_limit?)",
+        ),
         ("labels:\n  devin: [1]", "labels.devin must be a mapping of settings, got a list"),
         ("labels: devin", "labels must be a mapping of names to settings, got 'devin'"),
         ("commands:\n  stop: {}", "commands.stop cannot be used: 'stop' is a built-in command"),
         ("commands:\n  fix it: {}", 'commands["fix it"] must be a single word'),
         ("commands:\n  fix: {}\n  FIX: {}", "commands.FIX is listed twice"),
-        ("commands:\n  fix: {tags: [thread:x]}", "commands.fix.tags[0] 'thread:x' uses a prefix reserved"),
-        ("commands:\n  fix: {tags: devin}", "commands.fix.tags must be a list of tags, got 'devin'"),
-        ("commands:\n  fix: {playbook_id: '!fix_bug'}", "commands.fix.playbook_id must be a playbook id like 'playbook-…', got the macro '!fix_bug'"),
-        ("commands:\n  fix: {playbook_macro: 'not a macro'}", "commands.fix.playbook_macro must be a playbook macro"),
+        (
+            "commands:\n  fix: {tags: [thread:x]}",
+            "commands.fix.tags[0] 'thread:x' uses a prefix reserved",
+        ),
+        (
+            "commands:\n  fix: {tags: devin}",
+            "commands.fix.tags must be a list of tags, got 'devin'",
+        ),
+        (
+            "commands:\n  fix: {playbook_id: '!fix_bug'}",
+            "commands.fix.playbook_id must be a playbook id like 'playbook-…', "
+            "got the macro '!fix_bug'",
+        ),
+        (
+            "commands:\n  fix: {playbook_macro: 'not a macro'}",
+            "commands.fix.playbook_macro must be a playbook macro",
+        ),
         ("commands:\n  fix: {prompt: [a]}", "commands.fix.prompt must be text, got a list"),
-        ("commands:\n  fix: {knowledge_ids: [1]}", "commands.fix.knowledge_ids[0] must be a non-empty string, got 1"),
+        (
+            "commands:\n  fix: {knowledge_ids: [1]}",
+            "commands.fix.knowledge_ids[0] must be a non-empty string, got 1",
+        ),
         (
             "commands:\n  fix: {structured_output_schema: {type: nope}}",
             "commands.fix.structured_output_schema is not a valid JSON Schema at type",
@@ -116,14 +143,26 @@ permissions:
             "commands:\n  fix: {structured_output_schema: {$ref: 'https://x/s.json'}}",
             "commands.fix.structured_output_schema must be self-contained",
         ),
-        ("defaults:\n  max_acu_limit: -1", "defaults.max_acu_limit must be a positive integer, got -1"),
-        ("defaults:\n  repos: [bad repo]", "defaults.repos[0] must look like 'owner/repo', got 'bad repo'"),
+        (
+            "defaults:\n  max_acu_limit: -1",
+            "defaults.max_acu_limit must be a positive integer, got -1",
+        ),
+        (
+            "defaults:\n  repos: [bad repo]",
+            "defaults.repos[0] must look like 'owner/repo', got 'bad repo'",
+        ),
         ("defaults: 3", "defaults must be a mapping of settings, got 3"),
         ("permissions:\n  min: read", "permissions.min 'read' is not allowed"),
         ("permissions:\n  min: triage", "permissions.min 'triage' is not allowed"),
-        ("permissions:\n  min: owner", "permissions.min must be one of write, maintain, admin, got 'owner'"),
+        (
+            "permissions:\n  min: owner",
+            "permissions.min must be one of write, maintain, admin, got 'owner'",
+        ),
         ("permissions:\n  allow_bots: ['*']", "permissions.allow_bots[0] '*' is not allowed"),
-        ("permissions:\n  reply_to_refused: sometimes", "permissions.reply_to_refused must be true or false"),
+        (
+            "permissions:\n  reply_to_refused: sometimes",
+            "permissions.reply_to_refused must be true or false",
+        ),
         ("trigger: ''", "trigger must be a word such as '/devin', got ''"),
         ("trigger: /devin please", "trigger must be a single word"),
         ("trigger: '> x'", "trigger must be a single word"),
@@ -140,8 +179,10 @@ def test_errors_name_the_key(text: str, error: str) -> None:
 
 
 def test_error_path_uses_the_given_path() -> None:
-    assert parse_repo_config("x: [", path="cfg/devin.yaml").errors[0].startswith(
-        "cfg/devin.yaml is not valid YAML"
+    assert (
+        parse_repo_config("x: [", path="cfg/devin.yaml")
+        .errors[0]
+        .startswith("cfg/devin.yaml is not valid YAML")
     )
 
 
@@ -253,7 +294,13 @@ def test_allowed(role: str | None, min_role: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     ("login", "ok"),
-    [("renovate[bot]", True), ("renovate", True), ("Renovate[bot]", True), ("dependabot[bot]", False), ("", False)],
+    [
+        ("renovate[bot]", True),
+        ("renovate", True),
+        ("Renovate[bot]", True),
+        ("dependabot[bot]", False),
+        ("", False),
+    ],
 )
 def test_bot_allowed(login: str, ok: bool) -> None:
     assert bot_allowed(PermissionRule(allow_bots=("renovate[bot]",)), login) is ok

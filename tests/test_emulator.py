@@ -675,7 +675,7 @@ def test_fault_body_override(api: Api) -> None:
 
 
 def test_fault_delay_makes_a_client_time_out(api: Api) -> None:
-    api.admin("POST", "/faults", json={"path": "/v3/self", "delay": 1.0, "times": 1})
+    api.admin("POST", "/faults", json={"path": "/v3/self", "delay": 0.6, "times": 1})
     with pytest.raises(requests.Timeout):
         api.call("GET", f"{api.base}/self", timeout=0.2)
     assert _logged(api, "GET", "/v3/self")["status"] == 200
@@ -686,7 +686,7 @@ def test_fault_after_phase_creates_exactly_one_session(api: Api) -> None:
         "method": "POST",
         "path": "/v3/organizations/[^/]+/sessions",
         "phase": "after",
-        "delay": 1.0,
+        "delay": 0.6,
         "times": 1,
     }
     api.admin("POST", "/faults", json=fault)
@@ -962,3 +962,32 @@ def test_serve_prints_base_url_and_answers() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=TIMEOUT)
+
+
+def test_no_route_answers_500_to_bad_input() -> None:
+    app = create_emulator_app(EmulatorConfig(max_upload_bytes=10_000))
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {KEY}"}
+    sid = client.post(
+        f"/v3/organizations/{ORG}/sessions", json={"prompt": "p"}, headers=auth
+    ).get_json()["session_id"]
+    values = {"org_id": ORG, "devin_id": sid, "token": "t", "name": "n"}
+    bodies: list[dict[str, Any]] = [
+        {"data": "{oops"},
+        {"data": "null"},
+        {"json": {"prompt": None, "tags": "x", "message": [], "steps": 3, "status": {}}},
+        {"json": {k: {"deep": [1]} for k in ("name", "body", "title", "frequency", "key")}},
+        {"data": "x" * 20_000},
+        {"query_string": "first=-1&after=zz&limit=x&offset=-3&archive=maybe&tags="},
+    ]
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", values.get(arg, "x")).replace(f"<path:{arg}>", "x")
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            for extra in bodies:
+                resp = client.open(path, method=method, headers=auth, **extra)
+                assert resp.status_code < 500, (method, path, extra, resp.get_data())
+                checked += 1
+    assert checked > 300

@@ -24,7 +24,9 @@ TRIGGER_URL = URL + "#issuecomment-99"
 GHP = "ghp_" + "Zz9" * 12
 
 
-def comment(author: str, body: str, created: str = "2024-05-01T10:00:00Z", **kw: object) -> ContextComment:
+def comment(
+    author: str, body: str, created: str = "2024-05-01T10:00:00Z", **kw: object
+) -> ContextComment:
     return ContextComment(author, body, created, kw.pop("updated", created), **kw)  # type: ignore[arg-type]
 
 
@@ -44,7 +46,10 @@ def make_ctx(**overrides: object) -> PromptContext:
             head_ref="fix-flaky",
             head_repo="alice/octo-repo",
             is_fork=True,
-            files=(FileChange("src/sync.py", "modified", 10, 2), FileChange("tests/test_sync.py", "added", 40, 0)),
+            files=(
+                FileChange("src/sync.py", "modified", 10, 2),
+                FileChange("tests/test_sync.py", "added", 40, 0),
+            ),
         ),
         review=None,
         trigger_time="2024-05-02T09:00:00Z",
@@ -92,7 +97,8 @@ def test_prompt_layout() -> None:
         '<changed_files shown="2" total="2">',
         "modified src/sync.py (+10 -2)",
         "added tests/test_sync.py (+40 -0)",
-        '<comment author="bob" created_at="2024-05-01T10:00:00Z">\nI see it on macOS only.\n</comment>',
+        '<comment author="bob" created_at="2024-05-01T10:00:00Z">\n'
+        "I see it on macOS only.\n</comment>",
     ):
         assert expected in ctx
     # where to report and who asked
@@ -199,7 +205,8 @@ def test_secrets_are_redacted_everywhere() -> None:
 
 def test_size_cap_trims_oldest_comments_first_and_says_so() -> None:
     comments = tuple(
-        comment("bob", f"comment number {i} " + "x" * 500, f"2024-05-01T10:{i:02d}:00Z") for i in range(20)
+        comment("bob", f"comment number {i} " + "x" * 500, f"2024-05-01T10:{i:02d}:00Z")
+        for i in range(20)
     )
     ctx = make_ctx(comments=comments)
     prompt = build_prompt(ctx, make_instruction(), max_chars=6000)
@@ -229,17 +236,21 @@ def test_size_cap_then_trims_files_then_body() -> None:
 
 def test_size_cap_with_only_a_long_file_list() -> None:
     files = tuple(FileChange(f"pkg/file_{i}.py", "added", 1, 0) for i in range(2000))
-    prompt = build_prompt(make_ctx(comments=(), pull=PullContext("main", "x", files=files)), make_instruction())
+    prompt = build_prompt(
+        make_ctx(comments=(), pull=PullContext("main", "x", files=files)), make_instruction()
+    )
     assert len(prompt) <= 30_000
     m = re.search(r"\[devin-bridge: (\d+) files of the changed-file list omitted to fit\]", prompt)
     assert m
-    assert f'total="2000"' in prompt
+    assert 'total="2000"' in prompt
     assert "pkg/file_0.py" in prompt  # the list is cut from the end
 
 
 @pytest.mark.parametrize("max_chars", [0, 50, 300, 1000])
 def test_tiny_limits_never_crash(max_chars: int) -> None:
-    prompt = build_prompt(make_ctx(body="z" * 5000), make_instruction(text="t" * 5000), max_chars=max_chars)
+    prompt = build_prompt(
+        make_ctx(body="z" * 5000), make_instruction(text="t" * 5000), max_chars=max_chars
+    )
     assert len(prompt) <= max(200, max_chars)
 
 
@@ -253,7 +264,10 @@ def test_review_comment_context() -> None:
     )
     ins = make_instruction(source="review_comment", trigger_url=URL + "#discussion_r123")
     prompt = build_prompt(make_ctx(review=review), ins)
-    assert f"Requested by @octocat in a review comment on src/sync.py line 42: {URL}#discussion_r123" in prompt
+    assert (
+        f"Requested by @octocat in a review comment on src/sync.py line 42: {URL}#discussion_r123"
+        in prompt
+    )
     ctx = context_block(prompt)
     assert '<review_comment path="src/sync.py" line="42" side="RIGHT"' in ctx
     assert "+    wait_for(ready)" in ctx
@@ -262,24 +276,43 @@ def test_review_comment_context() -> None:
 @pytest.mark.parametrize(
     ("ins", "ctx_overrides", "expected_line"),
     [
-        (make_instruction(source="label", text="", label="devin", trigger_url=None), {}, "Requested by @octocat by adding the label \u201cdevin\u201d."),
-        (make_instruction(source="prompt", trigger_url="https://github.com/o/r/actions/runs/1"), {}, "Requested by @octocat from a GitHub Actions workflow: https://github.com/o/r/actions/runs/1"),
-        (make_instruction(source="prompt", trigger_url=None), {"number": None, "url": "", "title": ""}, "Requested by @octocat from a GitHub Actions workflow."),
+        (
+            make_instruction(source="label", text="", label="devin", trigger_url=None),
+            {},
+            "Requested by @octocat by adding the label \u201cdevin\u201d.",
+        ),
+        (
+            make_instruction(source="prompt", trigger_url="https://github.com/o/r/actions/runs/1"),
+            {},
+            "Requested by @octocat from a GitHub Actions workflow: https://github.com/o/r/actions/runs/1",
+        ),
+        (
+            make_instruction(source="prompt", trigger_url=None),
+            {"number": None, "url": "", "title": ""},
+            "Requested by @octocat from a GitHub Actions workflow.",
+        ),
     ],
 )
-def test_source_lines(ins: Instruction, ctx_overrides: dict[str, object], expected_line: str) -> None:
+def test_source_lines(
+    ins: Instruction, ctx_overrides: dict[str, object], expected_line: str
+) -> None:
     assert expected_line in build_prompt(make_ctx(**ctx_overrides), ins)
 
 
 def test_label_without_text_asks_for_the_issue_task() -> None:
     ins = make_instruction(source="label", text="", label="devin", trigger_url=None)
     prompt = build_prompt(make_ctx(is_pull_request=False, pull=None), ins)
-    assert instruction_block(prompt) == "Take on the task described in this issue's title and description."
+    assert (
+        instruction_block(prompt)
+        == "Take on the task described in this issue's title and description."
+    )
 
 
 def test_workflow_prompt_without_an_issue() -> None:
     ctx = PromptContext(repo="octo-org/octo-repo")
-    prompt = build_prompt(ctx, make_instruction(source="prompt", text="Bump the deps", trigger_url=None))
+    prompt = build_prompt(
+        ctx, make_instruction(source="prompt", text="Bump the deps", trigger_url=None)
+    )
     assert prompt.startswith("You are working on the GitHub repository octo-org/octo-repo.")
     assert instruction_block(prompt) == "Bump the deps"
 
@@ -287,7 +320,11 @@ def test_workflow_prompt_without_an_issue() -> None:
 @pytest.mark.parametrize(
     ("template", "text", "expected"),
     [
-        ("Review #{number} ({title}) in {repo}.", "", "Review #7 (Fix the flaky test) in octo-org/octo-repo."),
+        (
+            "Review #{number} ({title}) in {repo}.",
+            "",
+            "Review #7 (Fix the flaky test) in octo-org/octo-repo.",
+        ),
         ("Fix: {text}", "the login bug", "Fix: the login bug"),
         ("Fix the bug.", "focus on login", "Fix the bug.\n\nfocus on login"),
         ('Return JSON like {"a": 1} for {unknown}', "", 'Return JSON like {"a": 1} for {unknown}'),
@@ -327,7 +364,11 @@ def test_playbook_name_is_mentioned() -> None:
     [
         (make_ctx(), make_instruction(), "octo-org/octo-repo#7: Fix the flaky test"),
         (make_ctx(title="A" * 200), make_instruction(), "octo-org/octo-repo#7: " + "A" * 57 + "…"),
-        (make_ctx(title="Multi\nline  <!-- hidden -->title"), make_instruction(), "octo-org/octo-repo#7: Multi line title"),
+        (
+            make_ctx(title="Multi\nline  <!-- hidden -->title"),
+            make_instruction(),
+            "octo-org/octo-repo#7: Multi line title",
+        ),
         (PromptContext(repo="o/r"), make_instruction(text="Bump deps\nand more"), "o/r: Bump deps"),
         (PromptContext(repo="o/r"), make_instruction(text=""), "o/r: Devin task"),
     ],
@@ -348,7 +389,9 @@ def test_followup_says_who_said_what_where() -> None:
 
 def test_followup_from_a_review_comment_carries_the_hunk() -> None:
     review = ReviewContext("src/a.py", 3, "RIGHT", "@@ -1 +1 @@\n+new line", URL + "#discussion_r5")
-    ins = make_instruction(source="review_comment", text="rename this", trigger_url=URL + "#discussion_r5")
+    ins = make_instruction(
+        source="review_comment", text="rename this", trigger_url=URL + "#discussion_r5"
+    )
     msg = build_followup(ins, make_ctx(review=review))
     assert "in a review comment on src/a.py line 3" in msg
     assert '<github_context untrusted="true">' in msg

@@ -102,14 +102,26 @@ def test_known_token_shapes_are_redacted(secret: str) -> None:
         ("-----BEGIN OPENSSH PRIVATE KEY-----\ncut off here", REDACTED),
         ("Authorization: Bearer abc.DEF-123_xyz", f"Authorization: Bearer {REDACTED}"),
         ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: Basic {REDACTED}"),
-        ("curl -H 'Authorization: token abcdef123456'", f"curl -H 'Authorization: token {REDACTED}'"),
+        (
+            "curl -H 'Authorization: token abcdef123456'",
+            f"curl -H 'Authorization: token {REDACTED}'",
+        ),
         ("use Bearer eyJ0eXAi0iJKV1QiLCJhbGci", f"use Bearer {REDACTED}"),
         ("password=hunter2hunter2", f"password={REDACTED}"),
         ("DB_PASSWORD: 'S3cr3t!!x9'", f"DB_PASSWORD: '{REDACTED}'"),
-        ('{"client_secret": "a8f5f167f44f4964e6c998dee827110c"}', f'{{"client_secret": "{REDACTED}"}}'),
-        ("https://x/cb?access_token=abcdef0123456789&x=1", f"https://x/cb?access_token={REDACTED}&x=1"),
+        (
+            '{"client_secret": "a8f5f167f44f4964e6c998dee827110c"}',
+            f'{{"client_secret": "{REDACTED}"}}',
+        ),
+        (
+            "https://x/cb?access_token=abcdef0123456789&x=1",
+            f"https://x/cb?access_token={REDACTED}&x=1",
+        ),
         ("GITHUB_TOKEN=" + GHP, f"GITHUB_TOKEN={REDACTED}"),
-        ("https://user:pa55word@example.com/repo.git", f"https://user:{REDACTED}@example.com/repo.git"),
+        (
+            "https://user:pa55word@example.com/repo.git",
+            f"https://user:{REDACTED}@example.com/repo.git",
+        ),
         # prose and code that merely mention secrets stay readable
         ("Bearer authentication is used here", "Bearer authentication is used here"),
         ("token = get_token(request)", "token = get_token(request)"),
@@ -170,5 +182,7 @@ def test_fence_is_longer_than_any_backtick_run(text: str, bar: str) -> None:
 
 
 def test_strip_html_keeps_text() -> None:
-    raw = '<b>bold</b> <a href="x">link</a> <!-- c --> a < b <details><summary>s</summary>t</details>'
+    raw = (
+        '<b>bold</b> <a href="x">link</a> <!-- c --> a < b <details><summary>s</summary>t</details>'
+    )
     assert strip_html(raw) == "bold link  a < b st"

@@ -11,7 +11,8 @@ for the scripted session lifecycles).
 from bot.emulator.app import create_emulator_app
 from bot.emulator.config import EmulatorConfig
 from bot.emulator.server import serve
-from bot.emulator.state import Emulator, NewSession, SessionFilter
+from bot.emulator.session_inputs import NewSession, SessionFilter
+from bot.emulator.state import Emulator
 
 __all__ = [
     "Emulator",

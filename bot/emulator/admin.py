@@ -19,7 +19,9 @@ ENDPOINTS = {
     '{"steps": [...], "on_message": [...], "name"?: "mine"}',
     "GET|POST /_emulator/scenarios": "list / register a named scenario without making it default",
     "GET|POST|DELETE /_emulator/faults": "list / add / clear injected faults",
-    "GET|DELETE /_emulator/requests": "request log (Authorization never logged) / clear it",
+    "GET|DELETE /_emulator/requests": "request log, oldest first: {id, ts, method, path, query "
+    "(lists), json (secret values masked), status (null if dropped), route, fault, dropped, "
+    "duration_ms}; the Authorization header is never logged / clear it",
     "GET|DELETE /_emulator/stats": "request counts by route template and status / reset them",
     "GET|PATCH /_emulator/sessions/<id>": "session with engine state / set raw fields",
     "POST /_emulator/sessions/<id>/advance": '{"steps": n} apply n steps now; {"polls": n} '
@@ -140,7 +142,7 @@ def get_stats() -> Response:
 
 
 def reset_stats() -> Response:
-    emulator().log.reset()
+    emulator().log.reset_counters()
     return ok({"status": "cleared"})
 
 

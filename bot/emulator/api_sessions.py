@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
-from flask import Blueprint
+from flask import Blueprint, request
 from flask.wrappers import Response
 
 from bot.emulator.errors import ApiError, FieldError, validation_error
 from bot.emulator.ids import bare_session_id
 from bot.emulator.scenarios import scenario_hint
-from bot.emulator.state import NewSession, SessionFilter
+from bot.emulator.session_inputs import NewSession, SessionFilter
 from bot.emulator.validation import Fields, Query
 from bot.emulator.web import base_url, body, cursor_page, emulator, ok, query
 
@@ -161,7 +161,8 @@ def list_sessions(org_id: str) -> Response:
 
 
 def get_session(org_id: str, devin_id: str) -> Response:
-    return ok(emulator().get_session(devin_id))
+    # HEAD is routed here too but is not a poll.
+    return ok(emulator().get_session(devin_id, poll=request.method == "GET"))
 
 
 def terminate_session(org_id: str, devin_id: str) -> Response:

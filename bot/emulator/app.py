@@ -33,7 +33,7 @@ _FAULT_DETAILS = {
 def create_emulator_app(config: EmulatorConfig | None = None) -> Flask:
     """A fresh emulator app; its state is `app.extensions["devin_emulator"]`."""
     config = config or EmulatorConfig()
-    app = Flask("bot.emulator")
+    app = Flask("bot.emulator", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
@@ -148,9 +148,16 @@ def _after_request(response: Response) -> Response:
 
 
 def _logged_body() -> Any:
-    if request.mimetype.startswith("multipart/"):
-        return {"files": [f.filename for f in request.files.values()]}
-    raw = request.get_data(cache=True)
+    """The request body for the log; never raises (the answer is already decided)."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and (request.content_length or 0) > limit:
+        return {"too_large_bytes": request.content_length}
+    try:
+        if request.mimetype.startswith("multipart/"):
+            return {"files": [f.filename for f in request.files.values()]}
+        raw = request.get_data(cache=True)
+    except HTTPException:
+        return {"unreadable": True}
     if not raw:
         return None
     try:

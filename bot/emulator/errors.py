@@ -27,7 +27,7 @@ class FieldError:
         return {"loc": list(self.loc), "msg": self.msg, "type": self.type}
 
 
-@dataclass
+@dataclass(eq=False)  # exceptions must stay hashable
 class ApiError(Exception):
     """Raised by handlers; rendered by the app in the configured error style."""
 

@@ -65,7 +65,7 @@ def session_json(config: EmulatorConfig, s: Session, *, for_create: bool = False
     return body
 
 
-def message_json(config: EmulatorConfig, m: Message) -> dict[str, Any]:
+def message_json(m: Message) -> dict[str, Any]:
     return {
         "event_id": m.event_id,
         "source": m.source,

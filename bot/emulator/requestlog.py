@@ -50,6 +50,10 @@ class RequestLog:
     def reset(self) -> None:
         with self._lock:
             self._entries.clear()
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        with self._lock:
             self._by_route.clear()
             self._by_status.clear()
             self._total = 0

@@ -12,21 +12,18 @@ import re
 import secrets
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from bot.emulator import lifecycle, render
 from bot.emulator.config import EmulatorConfig
 from bot.emulator.errors import ApiError, field_error
-from bot.emulator.faults import Fault, FaultError, FaultList
+from bot.emulator.faults import Fault, FaultError, FaultList, Phase
 from bot.emulator.ids import bare_session_id, new_hex, new_uuid
 from bot.emulator.pagination import PageRequest, paginate
 from bot.emulator.records import Attachment, Message, Session
 from bot.emulator.requestlog import RequestLog
 from bot.emulator.resources import ResourceStore
 from bot.emulator.scenarios import (
-    STATUS_DETAILS,
-    STATUSES,
     AttachmentSpec,
     Scenario,
     ScenarioError,
@@ -34,72 +31,9 @@ from bot.emulator.scenarios import (
     parse_scenario,
     scenario_hint,
 )
+from bot.emulator.session_inputs import NewSession, SessionFilter, checked_patch
 
 _ATTACHMENT_URL = re.compile(r"/attachments/([0-9a-fA-F-]{36})/[^/]+$")
-
-
-@dataclass(frozen=True)
-class NewSession:
-    """A validated create request (plus where it came from)."""
-
-    prompt: str
-    title: str | None = None
-    tags: tuple[str, ...] = ()
-    playbook_id: str | None = None
-    create_as_user_id: str | None = None
-    devin_mode: str | None = None
-    repos: tuple[str, ...] = ()
-    max_acu_limit: int | None = None
-    structured_output_schema: dict[str, Any] | None = None
-    attachment_urls: tuple[str, ...] = ()
-    scenario: str | None = None
-    parent_id: str | None = None
-    origin: str = "api"
-    schedule_id: str | None = None
-
-
-@dataclass(frozen=True)
-class SessionFilter:
-    """List filters. `tags` must ALL be present; every other list matches ANY value."""
-
-    session_ids: frozenset[str] | None = None
-    tags: frozenset[str] = frozenset()
-    created_after: int | None = None
-    created_before: int | None = None
-    updated_after: int | None = None
-    updated_before: int | None = None
-    playbook_id: str | None = None
-    origins: frozenset[str] | None = None
-    schedule_id: str | None = None
-    user_ids: frozenset[str] | None = None
-    service_user_ids: frozenset[str] | None = None
-    repo_names: frozenset[str] | None = None
-
-    def matches(self, s: Session) -> bool:
-        if self.session_ids is not None and s.hex_id not in self.session_ids:
-            return False
-        if self.tags and not self.tags.issubset(s.tags):
-            return False
-        if not (
-            _within(s.created_at, self.created_after, self.created_before)
-            and _within(s.updated_at, self.updated_after, self.updated_before)
-        ):
-            return False
-        if self.playbook_id is not None and s.playbook_id != self.playbook_id:
-            return False
-        if self.origins is not None and s.origin not in self.origins:
-            return False
-        if self.schedule_id is not None and s.schedule_id != self.schedule_id:
-            return False
-        if self.user_ids is not None and s.user_id not in self.user_ids:
-            return False
-        if self.service_user_ids is not None and s.service_user_id not in self.service_user_ids:
-            return False
-        return self.repo_names is None or bool(self.repo_names.intersection(s.repos))
-
-
-def _within(value: int, low: int | None, high: int | None) -> bool:
-    return (low is None or value >= low) and (high is None or value <= high)
 
 
 _USAGE_DETAIL = (
@@ -140,17 +74,18 @@ class Emulator:
             self._blobs: dict[str, tuple[str, float]] = {}
             self._pr_counter = itertools.count(1)
             self._scenarios: dict[str, Scenario] = builtin_scenarios()
-            self._default = self._scenario_named(self.config.default_scenario)
+            self._default = self._scenario_named(self.config.default_scenario, "name")
             self.resources.reset()
         self.faults.clear()
         self.log.reset()
 
-    def _scenario_named(self, name: str) -> Scenario:
+    def _scenario_named(self, name: str, field: str) -> Scenario:
+        """`field` names the request field the unknown name came from."""
         scenario = self._scenarios.get(name)
         if scenario is None:
             known = ", ".join(sorted(self._scenarios))
             raise field_error(
-                ("body", "name"), f"Unknown emulator scenario {name!r}; known: {known}"
+                ("body", field), f"Unknown emulator scenario {name!r}; known: {known}"
             )
         return scenario
 
@@ -184,7 +119,7 @@ class Emulator:
         if not isinstance(name, str):
             raise field_error(("body", "name"), "name must be a string")
         with self._lock:
-            self._default = self._scenario_named(name)
+            self._default = self._scenario_named(name, "name")
             return self._default.describe()
 
     def add_fault(self, spec: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -194,8 +129,8 @@ class Emulator:
             raise field_error(("body",), str(exc)) from None
         return fault.describe()
 
-    def take_fault(self, method: str, path: str, phase: str) -> Fault | None:
-        return self.faults.take(method, path, "after" if phase == "after" else "before")
+    def take_fault(self, method: str, path: str, phase: Phase) -> Fault | None:
+        return self.faults.take(method, path, phase)
 
     def requests(self) -> list[dict[str, Any]]:
         return self.log.entries()
@@ -216,29 +151,30 @@ class Emulator:
         return render.public_session_id(self.config, session.hex_id)
 
     def add_message(self, session: Session, source: str, text: str) -> None:
-        session.messages.append(
-            Message(
-                seq=self._next_seq(),
-                event_id=f"event-{new_hex()}",
-                source=source,
-                message=text,
-                created_at=self.now(),
-            )
-        )
-        session.updated_at = self.now()
+        now = self.now()
+        event_id = f"event-{new_hex()}"
+        session.messages.append(Message(self._next_seq(), event_id, source, text, now))
+        session.updated_at = now
 
     def add_session_attachment(self, session: Session, spec: AttachmentSpec) -> None:
+        session.attachments.append(
+            self._store_attachment(spec.name, spec.content_type, "devin", spec.content, spec.size)
+        )
+
+    def _store_attachment(
+        self, name: str, content_type: str | None, source: str, content: bytes | None, size: int
+    ) -> Attachment:
         attachment = Attachment(
             seq=self._next_seq(),
             attachment_id=new_uuid(),
-            name=spec.name,
-            content_type=spec.content_type,
-            source="devin",
-            content=spec.content,
-            size=spec.size,
+            name=name,
+            content_type=content_type,
+            source=source,
+            content=content,
+            size=size,
         )
         self._attachments[attachment.attachment_id] = attachment
-        session.attachments.append(attachment)
+        return attachment
 
     # Sessions --------------------------------------------------------------------------
 
@@ -250,17 +186,6 @@ class Emulator:
 
     def _json(self, session: Session, *, for_create: bool = False) -> dict[str, Any]:
         return render.session_json(self.config, session, for_create=for_create)
-
-    def _pick_scenario(self, name: str | None) -> Scenario:
-        if name is None:
-            return self._default
-        scenario = self._scenarios.get(name)
-        if scenario is None:
-            known = ", ".join(sorted(self._scenarios))
-            raise field_error(
-                ("body", "tags"), f"Unknown emulator scenario {name!r}; known: {known}"
-            )
-        return scenario
 
     def _attach_user_urls(self, session: Session, urls: Sequence[str]) -> None:
         for url in urls:
@@ -285,8 +210,14 @@ class Emulator:
 
     def create_session(self, new: NewSession) -> dict[str, Any]:
         with self._lock:
-            scenario = self._pick_scenario(new.scenario)
-            parent = self._session(new.parent_id) if new.parent_id else None
+            scenario = self._default
+            if new.scenario is not None:
+                scenario = self._scenario_named(new.scenario, "tags")
+            parent = None
+            if new.parent_id:
+                parent = self._sessions.get(bare_session_id(new.parent_id))
+                if parent is None:
+                    raise ApiError(404, f"Parent session {new.parent_id} (devin_id) not found")
             now = self.now()
             first_line = next((ln.strip() for ln in new.prompt.splitlines() if ln.strip()), "")
             session = Session(
@@ -367,7 +298,7 @@ class Emulator:
                 lambda m: m.seq,
                 page,
                 descending=False,
-                render=lambda m: render.message_json(self.config, m),
+                render=render.message_json,
                 cursor_on_last_page=self.config.end_cursor_on_last_page,
             )
 
@@ -453,16 +384,7 @@ class Emulator:
         self, name: str, content_type: str | None, data: bytes, base_url: str
     ) -> dict[str, Any]:
         with self._lock:
-            attachment = Attachment(
-                seq=self._next_seq(),
-                attachment_id=new_uuid(),
-                name=name,
-                content_type=content_type,
-                source="user",
-                content=data,
-                size=len(data),
-            )
-            self._attachments[attachment.attachment_id] = attachment
+            attachment = self._store_attachment(name, content_type, "user", data, len(data))
             return render.upload_json(base_url, self.config.org_id, attachment)
 
     def presign(self, attachment_id: str, name: str) -> str:
@@ -544,7 +466,7 @@ class Emulator:
         """Set raw fields (tests). Unknown fields or wrong types → 422."""
         with self._lock:
             session = self._session(devin_id)
-            changes = _checked_patch(fields)
+            changes = checked_patch(fields)
             for key, value in changes.items():
                 if key == "acus_consumed":
                     value = float(value)
@@ -556,45 +478,3 @@ class Emulator:
             if "updated_at" not in changes:
                 session.updated_at = self.now()
             return self.session_debug(devin_id)
-
-
-_PATCH_TYPES: dict[str, tuple[type, ...]] = {
-    "status": (str,),
-    "status_detail": (str, type(None)),
-    "acus_consumed": (int, float),
-    "title": (str,),
-    "tags": (list,),
-    "structured_output": (dict, list, str, int, float, bool, type(None)),
-    "pull_requests": (list,),
-    "is_archived": (bool,),
-    "created_at": (int,),
-    "updated_at": (int,),
-    "origin": (str, type(None)),
-    "user_id": (str, type(None)),
-    "service_user_id": (str, type(None)),
-    "playbook_id": (str, type(None)),
-    "max_acu_limit": (int, type(None)),
-    "waiting_for_message": (bool,),
-}
-
-
-def _checked_patch(fields: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in fields.items():
-        allowed = _PATCH_TYPES.get(key)
-        if allowed is None:
-            known = ", ".join(sorted(_PATCH_TYPES))
-            raise field_error(("body", key), f"Field cannot be patched; patchable: {known}")
-        bad_bool = isinstance(value, bool) and bool not in allowed
-        if bad_bool or not isinstance(value, allowed):
-            raise field_error(("body", key), "Wrong type for this field", "type_error")
-    if fields.get("status") is not None and fields["status"] not in STATUSES:
-        raise field_error(("body", "status"), f"status must be one of {', '.join(STATUSES)}")
-    detail = fields.get("status_detail")
-    if detail is not None and detail not in STATUS_DETAILS:
-        raise field_error(("body", "status_detail"), "Unknown status_detail")
-    for pr in fields.get("pull_requests") or []:
-        if not isinstance(pr, dict) or not isinstance(pr.get("pr_url"), str):
-            raise field_error(("body", "pull_requests"), "Items need a string pr_url")
-    if any(not isinstance(t, str) for t in fields.get("tags") or []):
-        raise field_error(("body", "tags"), "Tags must be strings")
-    return dict(fields)

@@ -1,8 +1,8 @@
 """Pytest fixtures for the loopback stack. In a test module:
 
-    pytest_plugins = ["tests.support.fixtures"]   # or: from tests.support.fixtures import stack
+pytest_plugins = ["tests.support.fixtures"]   # or: from tests.support.fixtures import stack
 
-    def test_something(stack: Stack) -> None: ...
+def test_something(stack: Stack) -> None: ...
 """
 
 from __future__ import annotations

@@ -224,6 +224,7 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start both servers on loopback; the bot's token belongs to `devin-bridge[bot]`."""
     config = emulator_config or EmulatorConfig()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
     emu_app = create_emulator_app(config)
     gh_app = create_fake_github(tokens={GITHUB_TOKEN: BOT_LOGIN})
     fake: FakeGitHub = gh_app.extensions["fake_github"]

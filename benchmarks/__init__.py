@@ -1,0 +1,1 @@
+"""Benchmarks of the webhook service (see benchmarks/README.md); not part of the package."""

@@ -1,0 +1,35 @@
+"""Who may use Devin on a repository.
+
+The check fails closed: an error while checking is a refusal, except rate limits
+and outages, which are re-raised so the trigger is retried later. The
+`author_association` field is not trusted (it hides private org membership).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import RepoConfig, allowed, bot_allowed
+from bot.events import Trigger
+from bot.github_api import GitHubClient
+from bot.github_models import GitHubError, GitHubRateLimited, GitHubUnavailable
+
+
+def refusal(trigger: Trigger, config: RepoConfig, github: GitHubClient, log: logging.Logger) -> str:
+    """Why the sender may not use Devin here ("" when they may)."""
+    perms = config.permissions
+    if trigger.kind == "prompt":
+        return ""  # the workflow's own prompt: its authors have write access
+    sender = trigger.sender
+    if sender.is_bot:
+        return "" if bot_allowed(perms, sender.login) else "bots may not start Devin here"
+    try:
+        role = github.permission(trigger.repo, sender.login)
+    except (GitHubRateLimited, GitHubUnavailable):
+        raise
+    except GitHubError as err:
+        log.warning("permission check for %s failed: %s", sender.login, err)
+        return "your permission on this repository could not be checked"
+    if allowed(role, perms.min):
+        return ""
+    return f"starting Devin needs {perms.min} access to this repository"

@@ -70,13 +70,19 @@ _TAG = re.compile(rf"<[A-Za-z][A-Za-z0-9-]*(?:\s+{_ATTR})*\s*/?>")
 _TAG_ATTR = re.compile(rf"(\s+)({_ATTR})")
 _HIDDEN_ATTR_NAME = re.compile(r"(?:alt|title|placeholder|aria-[\w-]*|data-[\w-]*)$", re.I)
 
-_MD_IMAGE_ALT = re.compile(r"!\[[^\]\n]*\]")
-_MD_LINK_TITLE = re.compile(
-    r"""(\[[^\]\n]*\]\([^)\s]+)\s+(?:"[^"\n]*"|'[^'\n]*'|\([^)\n]*\))\s*\)"""
+# After a matched `[...]`: `(destination "optional title")`. The destination
+# cannot contain brackets or spaces, so each attempt ends quickly.
+_LINK_TAIL = re.compile(
+    r"""\([ \t]*\n?[ \t]*(?:<[^<>\n]*>|[^\s()<>\[\]]*(?:\([^\s()]*\)[^\s()<>\[\]]*)*)"""
+    r"""((?:[ \t]+|[ \t]*\n[ \t]*)(?:"[^"]{0,2000}"|'[^']{0,2000}'|\([^()]{0,2000}\)))?"""
+    r"""[ \t]*\n?[ \t]*\)"""
 )
+_LINK_LABEL = re.compile(r"\[([^\[\]\n]{1,999})\]")
+_BRACKET_EVENT = re.compile(r"\\.|\[|\]|\n[ \t]*\n", re.S)
+# A link reference definition, with an optional title on the same or next line.
 _MD_REF_DEF = re.compile(
-    r"""^ {0,3}\[([^\]\n]+)\]:[ \t]*(<[^>\n]*>|\S+)"""
-    r"""(?:[ \t]+(?:"[^"\n]*"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$""",
+    r"""^ {0,3}\[([^\]\n]{1,999})\]:[ \t]*\n?[ \t]*(<[^>\n]*>|\S+)"""
+    r"""(?:(?:[ \t]+|[ \t]*\n[ \t]*)(?:"[^"]{0,2000}"|'[^']{0,2000}'|\([^()]{0,2000}\)))?[ \t]*$""",
     re.M,
 )
 
@@ -129,12 +135,57 @@ def strip_hidden_attributes(text: str) -> str:
 
 def strip_markdown_hidden(text: str) -> str:
     """Drop image alt text, link titles and link definitions nothing refers to."""
-    text = _MD_IMAGE_ALT.sub("![]", text)
-    text = _MD_LINK_TITLE.sub(r"\1)", text)
+    return _strip_unused_definitions(_strip_alt_and_titles(text))
+
+
+def _matching_brackets(text: str) -> dict[int, int]:
+    """Map each ``[`` to its matching ``]`` (escapes skipped, paragraphs respected)."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACKET_EVENT.finditer(text):
+        token = m.group(0)
+        if token == "[":
+            stack.append(m.start())
+        elif token == "]":
+            if stack:
+                pairs[stack.pop()] = m.start()
+        elif token[0] == "\n":  # a blank line ends the paragraph
+            stack.clear()
+    return pairs
+
+
+def _strip_alt_and_titles(text: str) -> str:
+    if "](" not in text and "![" not in text:
+        return text
+    cuts: list[tuple[int, int]] = []
+    for start, end in sorted(_matching_brackets(text).items()):
+        after = text[end + 1 : end + 2]
+        if start > 0 and text[start - 1] == "!" and after in ("(", "[") and end > start + 1:
+            cuts.append((start + 1, end))  # image alt text
+        if after == "(":
+            tail = _LINK_TAIL.match(text, end + 1)
+            if tail and tail.group(1):
+                cuts.append((tail.start(1), tail.end(1)))  # link or image title
+    if not cuts:
+        return text
+    out: list[str] = []
+    last = 0
+    for a, b in sorted(cuts):
+        if a < last:
+            continue  # inside a part already cut (an image inside alt text)
+        out.append(text[last:a])
+        last = b
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _strip_unused_definitions(text: str) -> str:
+    if "]:" not in text:
+        return text
     defs = list(_MD_REF_DEF.finditer(text))
     if not defs:
         return text
-    without_defs = _MD_REF_DEF.sub("", text).lower()
+    used = {label.strip().lower() for label in _LINK_LABEL.findall(_MD_REF_DEF.sub("", text))}
     out: list[str] = []
     last = 0
     for m in defs:
@@ -142,7 +193,7 @@ def strip_markdown_hidden(text: str) -> str:
         label = m.group(1).strip().lower()
         # A definition is only visible through the links that use it:
         # `[//]: # (hidden)` is the classic Markdown comment.
-        if label and f"[{label}]" in without_defs:
+        if label and label in used:
             out.append(f"[{m.group(1)}]: {m.group(2)}")
         last = m.end()
     out.append(text[last:])

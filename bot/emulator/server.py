@@ -8,7 +8,12 @@ from bot.emulator.app import create_emulator_app
 from bot.emulator.config import EmulatorConfig
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _KeepAliveHandler(WSGIRequestHandler):
+    # HTTP/1.1 keeps connections open, so pollers do not pay a TCP handshake per GET.
+    protocol_version = "HTTP/1.1"
+
+
+class _QuietHandler(_KeepAliveHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
@@ -23,7 +28,7 @@ def serve(
     """Serve until interrupted. `quiet` turns off the per-request access log."""
     config = config or EmulatorConfig()
     app = create_emulator_app(config)
-    handler = _QuietHandler if quiet else None
+    handler = _QuietHandler if quiet else _KeepAliveHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     shown_host = f"[{host}]" if ":" in host else host
     print(

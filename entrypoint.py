@@ -35,25 +35,28 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
 
 
 def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
-    from bot import action_run
     from bot.action_inputs import ActionInputError, parse_inputs
-    from bot.devin import DevinClient
-    from bot.devin_errors import DevinError
-    from bot.github_api import GitHubClient
-    from bot.github_models import GitHubError
+    from bot.action_report import fail
 
     try:
         inputs = parse_inputs(environ)
     except ActionInputError as err:
-        return action_run.fail(environ, commands, str(err), exit_code=1)
+        return fail(environ, commands, str(err), exit_code=1)
     if inputs.mode == "apply":
-        return action_run.fail(
+        return fail(
             environ,
             commands,
             "mode 'apply' arrives in a later release of devin-bridge; for now run "
             "`devin-bridge apply .devin/` from a workflow step instead",
             exit_code=1,
         )
+    # The engine and the HTTP clients load only once the inputs are known to be good.
+    from bot import action_run
+    from bot.devin import DevinClient
+    from bot.devin_errors import DevinError
+    from bot.github_api import GitHubClient
+    from bot.github_models import GitHubError
+
     try:
         event = action_run.read_event(environ)
         spacing = action_run.write_spacing(environ)
@@ -64,7 +67,7 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
             seconds_between_writes=spacing,
         )
     except (action_run.EventError, DevinError, GitHubError) as err:
-        return action_run.fail(environ, commands, str(err), exit_code=1)
+        return fail(environ, commands, str(err), exit_code=1)
     return action_run.run(inputs, event, devin, github, environ=environ, commands=commands)
 
 

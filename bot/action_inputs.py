@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.devin import DEFAULT_API_URL
 from bot.validation import json_schema_error
 
+# Same as bot.devin.DEFAULT_API_URL (not imported: bad inputs are reported before the
+# HTTP libraries load).
+DEFAULT_API_URL = "https://api.devin.ai/v3"
 MODES = ("run", "refresh", "apply")
 SECRET_INPUTS = ("devin-api-key", "github-token")
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from bot import comments, polling
 from bot.action_inputs import ActionInputs
+from bot.action_report import Report, blank_outputs, error_summary, publish
 from bot.attachments import save_attachments
 from bot.comments import AttachmentView, StatusView
 from bot.devin import DevinClient
@@ -44,21 +45,8 @@ from bot.markdown import code_span, escape_text, link, table_cell
 from bot.threads import BRIDGE_TAG, find_status_comment, repo_tag, requester_in
 from bot.tracker import TickResult, TrackState, tick
 from bot.transient import retry_for
-from bot.workflow_commands import WorkflowCommands, append_summary, write_outputs
+from bot.workflow_commands import WorkflowCommands
 
-OUTPUT_NAMES = (
-    "session-id",
-    "session-url",
-    "status",
-    "status-detail",
-    "state",
-    "pull-request-urls",
-    "acus-consumed",
-    "structured-output",
-    "comment-id",
-    "skipped",
-    "reason",
-)
 # The default Actions token posts comments as this account.
 ACTIONS_BOT_LOGIN = "github-actions[bot]"
 THREAD_TAG_PREFIX = "thread:"
@@ -93,17 +81,6 @@ class ActionEvent:
     name: str
     payload: Mapping[str, Any] = field(repr=False)
     repository: str
-
-
-@dataclass(frozen=True)
-class Report:
-    """What a run hands back to the runner."""
-
-    exit_code: int
-    outputs: Mapping[str, str]
-    summary: str = ""
-    error: str | None = None  # printed as one ::error:: line
-    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,13 +170,6 @@ def run_options(inputs: ActionInputs) -> RunOptions:
 # --- outputs --------------------------------------------------------------------------
 
 
-def blank_outputs(*, skipped: bool, reason: str = "") -> dict[str, str]:
-    outputs = dict.fromkeys(OUTPUT_NAMES, "")
-    outputs["skipped"] = "true" if skipped else "false"
-    outputs["reason"] = reason
-    return outputs
-
-
 def session_outputs(
     session: Session, *, state: str, comment_id: int | None, reason: str = ""
 ) -> dict[str, str]:
@@ -219,28 +189,6 @@ def session_outputs(
         }
     )
     return outputs
-
-
-def publish(report: Report, environ: Mapping[str, str], commands: WorkflowCommands) -> None:
-    """Annotations, then ``$GITHUB_OUTPUT`` and ``$GITHUB_STEP_SUMMARY``."""
-    for warning in report.warnings:
-        commands.warning(warning)
-    if report.error:
-        commands.error(report.error)
-    outputs = {name: report.outputs.get(name, "") for name in OUTPUT_NAMES}
-    if not write_outputs(environ.get("GITHUB_OUTPUT"), outputs):
-        with commands.group("Outputs"):
-            commands.echo("\n".join(f"{k}={v}" for k, v in outputs.items()))
-    append_summary(environ.get("GITHUB_STEP_SUMMARY"), report.summary)
-
-
-def fail(
-    environ: Mapping[str, str], commands: WorkflowCommands, message: str, *, exit_code: int
-) -> int:
-    """Report a problem found before any work started."""
-    outputs = blank_outputs(skipped=True, reason=message)
-    publish(Report(exit_code, outputs, _error_summary(message), message), environ, commands)
-    return exit_code
 
 
 def explain(err: BaseException) -> tuple[str, int]:
@@ -292,7 +240,7 @@ def run(
             if isinstance(err, EventError):
                 code = 1
             outputs = blank_outputs(skipped=True, reason=message)
-            report = Report(code, outputs, _error_summary(message), message)
+            report = Report(code, outputs, error_summary(message), message)
         except ActionCancelled:
             message = "the run was cancelled before a session was started"
             report = Report(1, blank_outputs(skipped=True, reason=message), "", message)
@@ -459,7 +407,7 @@ def _without_session(outcome: Outcome) -> Report:
     if outcome.comment_id:
         outputs["comment-id"] = str(outcome.comment_id)
     if failed:
-        return Report(_failed_exit(outcome), outputs, _error_summary(reason), reason)
+        return Report(_failed_exit(outcome), outputs, error_summary(reason), reason)
     return Report(0, outputs, f"## Devin: no session started\n\n{escape_text(reason)}\n")
 
 
@@ -592,10 +540,6 @@ def _summary(
         trigger=track.trigger if track else inputs.trigger,
     )
     return comments.job_summary(view)
-
-
-def _error_summary(message: str) -> str:
-    return f"## ❌ devin-bridge could not run\n\n{escape_text(message)}\n"
 
 
 # --- process edge ---------------------------------------------------------------------

@@ -35,6 +35,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
 
 
 def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
+    from bot.action_event import EventError, read_event, write_spacing
     from bot.action_inputs import ActionInputError, parse_inputs
     from bot.action_report import fail
 
@@ -50,6 +51,11 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
             "`devin-bridge apply .devin/` from a workflow step instead",
             exit_code=1,
         )
+    try:
+        event = read_event(environ)
+        spacing = write_spacing(environ)
+    except EventError as err:
+        return fail(environ, commands, str(err), exit_code=1)
     # The engine and the HTTP clients load only once the inputs are known to be good.
     from bot import action_run
     from bot.devin import DevinClient
@@ -58,15 +64,13 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
     from bot.github_models import GitHubError
 
     try:
-        event = action_run.read_event(environ)
-        spacing = action_run.write_spacing(environ)
         devin = DevinClient(inputs.devin_api_key, inputs.org_id, inputs.devin_api_url)
         github = GitHubClient.from_token(
             inputs.github_token,
             base_url=(environ.get("GITHUB_API_URL") or "").strip() or "https://api.github.com",
             seconds_between_writes=spacing,
         )
-    except (action_run.EventError, DevinError, GitHubError) as err:
+    except (DevinError, GitHubError) as err:
         return fail(environ, commands, str(err), exit_code=1)
     return action_run.run(inputs, event, devin, github, environ=environ, commands=commands)
 

@@ -9,6 +9,7 @@ SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -120,7 +121,7 @@ class Report:
 
     def print(self, out: TextIO = sys.stdout) -> None:
         width = max((len(label) for label, _ in self.lines), default=0)
-        print(f"== {self.name} ==", file=out)
+        print(f"== {self.name} ==  [{machine()}]", file=out)
         for label, text in self.lines:
             print(f"  {label.ljust(width)}  {text}", file=out)
         if self.checks:
@@ -132,12 +133,23 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {
             "benchmark": self.name,
+            "machine": machine(),
             "figures": self.figures,
             "checks": [
                 {"name": c.name, "value": c.value, "target": c.target, "ok": c.ok}
                 for c in self.checks
             ],
         }
+
+
+def machine() -> str:
+    """CPUs and load: other work on the machine moves every figure here."""
+    try:
+        one, five = os.getloadavg()[:2]
+        load = f"load {one:.1f}/{five:.1f} (1/5 min)"
+    except OSError:
+        load = "load unknown"
+    return f"{os.cpu_count()} CPUs, {load}"
 
 
 def verdict(ok: bool | None) -> str:
@@ -265,10 +277,8 @@ class Processes:
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)  # the group id is the child's pid (start_new_session)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @contextmanager
@@ -313,7 +323,9 @@ def wait_http(
         except requests.RequestException as err:
             last = type(err).__name__
         time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s ({last}):\n" + procs.log_tail(proc))
+    raise RuntimeError(
+        f"{url} did not answer within {timeout:.0f} s ({last}):\n" + procs.log_tail(proc)
+    )
 
 
 # --- the outside world on loopback, in its own process --------------------------------------
@@ -433,7 +445,18 @@ class LoadResult:
     latencies_ms: list[float]
     statuses: Counter[int]
     elapsed_s: float
-    kinds: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def merge(cls, parts: Sequence[LoadResult]) -> LoadResult:
+        """Several slices of one phase as one result (elapsed times add up)."""
+        statuses: Counter[int] = Counter()
+        for part in parts:
+            statuses.update(part.statuses)
+        return cls(
+            latencies_ms=[x for part in parts for x in part.latencies_ms],
+            statuses=statuses,
+            elapsed_s=sum(part.elapsed_s for part in parts),
+        )
 
     @property
     def completed(self) -> int:

@@ -124,6 +124,9 @@ def _webhook(runtime: Runtime, limit: int) -> Response:
         runtime.metrics.delivery("unknown", "too_large")
         return _answer(413, "too_large", f"the body is larger than {limit} bytes")
     body = request.get_data(cache=False)
+    if declared is not None and len(body) != declared:
+        runtime.metrics.delivery("unknown", "400")
+        return _answer(400, "refused", "the body ended before its Content-Length")
     checked = intake.verify(
         dict(request.headers.items()), body, runtime.settings.github_webhook_secret, max_bytes=limit
     )

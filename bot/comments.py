@@ -208,7 +208,7 @@ def _compose(view: StatusView, *, show_elapsed: bool, previews: bool, structured
     trigger = _trigger(view)
     out = [marker(s.session_id) if s is not None else PENDING_MARKER]
     out.append(_headline(view, state))
-    detail = _details_line(view, state, show_elapsed=show_elapsed)
+    detail = _details_line(view, show_elapsed=show_elapsed)
     if detail:
         out.append(f"<sub>{detail}</sub>")
 
@@ -235,7 +235,7 @@ def _compose(view: StatusView, *, show_elapsed: bool, previews: bool, structured
         ]
 
     out += _attachment_lines(view.attachments, previews=previews)
-    out += ["", "---", f"<sub>{_footer(view, state, trigger)}</sub>"]
+    out += ["", "---", f"<sub>{_footer(view, trigger)}</sub>"]
     return "\n".join(out)
 
 
@@ -245,16 +245,31 @@ def _headline(view: StatusView, state: str) -> str:
     s = view.session
     if s is not None and safe_url(s.url):
         parts.append(link("Devin session", s.url))
-    who = f"requested by {login_ref(view.requested_by)}" if view.requested_by.strip() else ""
+    requester = (view.requested_by or "").strip()
+    who = f"requested by {login_ref(requester)}" if requester else ""
     if who and safe_url(view.trigger_url):
-        where = "review comment" if "#discussion_r" in (view.trigger_url or "") else "comment"
-        who += f" in {link('this ' + where, view.trigger_url)}"
+        who += f" {_trigger_phrase(view.trigger_url or '')}"
     if who:
         parts.append(who)
     return " · ".join(parts)
 
 
-def _details_line(view: StatusView, state: str, *, show_elapsed: bool) -> str:
+_TRIGGER_KINDS = (
+    ("#discussion_r", "this review comment"),
+    ("#pullrequestreview-", "this review"),
+    ("#issuecomment-", "this comment"),
+)
+
+
+def _trigger_phrase(url: str) -> str:
+    """``in [this comment](url)``, or ``([trigger](url))`` for labels and workflows."""
+    for fragment, what in _TRIGGER_KINDS:
+        if fragment in url:
+            return f"in {link(what, url)}"
+    return f"({link('trigger', url)})"
+
+
+def _details_line(view: StatusView, *, show_elapsed: bool) -> str:
     s = view.session
     bits: list[str] = []
     if show_elapsed:
@@ -299,10 +314,12 @@ def _callout(view: StatusView, state: str, trigger: str) -> str:
     return ""
 
 
-def _footer(view: StatusView, state: str, trigger: str) -> str:
+def _footer(view: StatusView, trigger: str) -> str:
     s = view.session
     live = s is not None and s.is_live and not view.stopped
     t = trigger
+    if s is None and not view.error:
+        return f"`{t} help` lists the commands"
     if live:
         return (
             f"`{t} <message>` sends Devin a message · `{t} stop` stops the session · "
@@ -405,7 +422,7 @@ def job_summary(view: StatusView) -> str:
     rows = [("State", f"{emoji} {words} ({code_span(view_state(view))})")]
     if s is not None:
         rows.append(("Session", link(s.session_id or "session", s.url)))
-    if view.requested_by.strip():
+    if (view.requested_by or "").strip():
         rows.append(("Requested by", login_ref(view.requested_by)))
     if safe_url(view.trigger_url):
         rows.append(("Trigger", link("comment", view.trigger_url)))

@@ -96,6 +96,8 @@ class _Job:
             if self.config.permissions.reply_to_refused:
                 reply = self._reply(comments.render_refusal(t.sender.login, refused))
             return self._outcome("refused", reason=refused, comment_id=reply)
+        if ask.kind in (STATUS, STOP, RUN) and t.number is None:
+            return self._outcome("ignored", reason=f"{ask.kind} needs an issue or pull request")
         self._acknowledge()
         if ask.kind == HELP:
             return self._help(ask)
@@ -187,8 +189,7 @@ class _Job:
 
     def _stop(self) -> Outcome:
         t, deps = self.t, self.deps
-        assert t.number is not None
-        live = live_session(deps.devin, t.repo, t.number)
+        live = live_session(deps.devin, t.repo, t.number) if t.number is not None else None
         if live is None:
             reason = "there is no live Devin session on this thread to stop"
             return self._outcome("stopped", reason=reason, comment_id=self._short_reply(reason))
@@ -203,8 +204,7 @@ class _Job:
 
     def _status(self) -> Outcome:
         t, deps = self.t, self.deps
-        assert t.number is not None
-        sessions = thread_sessions(deps.devin, t.repo, t.number)
+        sessions = thread_sessions(deps.devin, t.repo, t.number) if t.number is not None else []
         target = next((s for s in sessions if s.is_live), sessions[0] if sessions else None)
         if target is None:
             reason = "no Devin session has run on this thread yet"

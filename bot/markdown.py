@@ -83,7 +83,7 @@ def link(text: str, url: str | None) -> str:
 
 def login_ref(login: str) -> str:
     """``@login`` for a valid GitHub login, otherwise escaped text that cannot ping."""
-    login = login.strip().lstrip("@")
+    login = (login or "").strip().lstrip("@")
     if _LOGIN.match(login):
         return f"@{login}"
     return escape_text(login).replace("@", "@\u200b") or "someone"

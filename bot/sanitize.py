@@ -260,11 +260,13 @@ _AUTH_HEADER = re.compile(
 # A bare `Bearer <token>`: the token must look like one (a digit or a symbol),
 # so prose such as "Bearer authentication" stays.
 _BEARER = re.compile(r"(?i)(\bbearer\s+)(?=[A-Za-z0-9._~+/-]*[0-9+/=_-])[A-Za-z0-9._~+/-]{8,}=*")
-_URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)", re.I)
+_URL_CREDENTIALS = re.compile(
+    r"(\b[a-z][a-z0-9+.-]{0,30}://[^\s:/@]{1,256}:)([^\s@/]{1,1024})(@)", re.I
+)
 _ASSIGNMENT = re.compile(
-    r"(?i)(\b[\w.-]*?(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|apikey"
-    r"|access[_-]?key|secret[_-]?key|private[_-]?key|signing[_-]?key|client[_-]?secret"
-    r"|credentials?)s?[\"']?\s*[:=]\s*[\"']?)"
+    # Only the key's last word matters (DB_PASSWORD, aws_secret_access_key, ...).
+    r"(?i)((?:passw(?:or)?d|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key"
+    r"|private[_-]?key|signing[_-]?key|credentials?)s?[\"']?[ \t]*[:=][ \t]*[\"']?)"
     r"([^\s\"'`,;&<>()\[\]{}$]{8,})"
 )
 _IDENTIFIER_LIKE = re.compile(r"[a-z][a-z_]*(?:[._][a-z_]+)+|[0-9]+|[*xX.]+", re.I)

@@ -33,6 +33,10 @@ def serve(args: argparse.Namespace) -> int:
     service_logging.configure(settings.secrets())
     if not _prepare_store(settings):
         return EXIT_ERROR
+    # Import the code (not the app) before forking, so a worker boots, or is replaced
+    # after a crash, in a fraction of the time. No thread or connection exists yet.
+    import bot.app  # noqa: F401
+
     host = getattr(args, "host", "0.0.0.0")
     port = int(getattr(args, "port", 8000))
     workers = max(1, int(getattr(args, "workers", 2) or 2))
@@ -65,6 +69,8 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
         "loglevel": "info",
         "proc_name": "devin-bridge",
         "preload_app": False,
+        # gunicorn >= 25 opens a control socket at a fixed path; two services would clash.
+        "control_socket_disable": True,
         "post_worker_init": _post_worker_init,
         "worker_exit": _worker_exit,
     }

@@ -11,9 +11,10 @@ import hashlib
 import re
 
 from bot.comments import marker
+from bot.config import RESERVED_TAG_PREFIXES
 from bot.devin import IDEMPOTENCY_TAG_PREFIX, DevinClient
 from bot.devin_models import Session
-from bot.devin_requests import dedupe
+from bot.devin_requests import MAX_TAGS, dedupe
 from bot.github_api import GitHubClient
 from bot.github_models import CommentInfo
 
@@ -33,12 +34,22 @@ def thread_tag(repo: str, number: int) -> str:
 
 
 def session_tags(repo: str, number: int | None, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The contract tags first, then configured ones (blank and over-long tags dropped)."""
+    """The contract tags first, then configured ones.
+
+    Blank, over-long and look-alike tags (``thread:...`` could tie a session to another
+    thread) are dropped, and one slot is left for the client's idempotency tag.
+    """
     base = [BRIDGE_TAG, repo_tag(repo)]
     if number is not None:
         base.append(thread_tag(repo, number))
-    cleaned = [t.strip() for t in extra if t and t.strip() and len(t.strip()) <= MAX_TAG_CHARS]
-    return dedupe([*base, *cleaned])
+    cleaned = [
+        t.strip()
+        for t in extra
+        if t.strip()
+        and len(t.strip()) <= MAX_TAG_CHARS
+        and not t.strip().lower().startswith(RESERVED_TAG_PREFIXES)
+    ]
+    return dedupe([*base, *cleaned])[: MAX_TAGS - 1]
 
 
 def request_key(key: str) -> str:

@@ -1,9 +1,10 @@
 """One poll of a session: read it, and edit its status comment when what it shows changed.
 
 A tick costs one GET of the session. Messages and attachments are read only
-when the session itself changed (updated_at, status, detail, PRs, ACUs...), and
-the comment is written only when `comments.fingerprint` of the view changes, so
-a quiet session costs one request per poll and no GitHub writes.
+when the session itself changed (updated_at, status, detail, PRs, ACUs...) and
+on the poll right after such a change; the comment is written only when
+`comments.fingerprint` of the view changes. A quiet session costs one request
+per poll and no GitHub writes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.threads import find_status_comment
 PREVIEW_MAX_BYTES = 8 * 1024
 MAX_PREVIEWS = 5
 MAX_MESSAGE_PAGES = 50
+MESSAGES_PAGE = 100
 TRANSIENT = (DevinRateLimited, DevinUnavailable, DevinServerError)
 
 
@@ -78,7 +80,9 @@ def tick(
         unchanged_polls=0 if changed else state.unchanged_polls + 1,
     )
     edited = False
-    if changed or timed_out or state.fingerprint is None:
+    # updated_at has one-second resolution: a message posted in the second of the last
+    # read leaves it unchanged, so the poll after a change reads once more.
+    if changed or state.unchanged_polls == 0 or timed_out or state.fingerprint is None:
         latest, cursor = _latest_message(deps, s, state)
         new = replace(new, latest_message=latest, message_cursor=cursor)
         view = status_view(new, s, deps, attachments=_attachments(deps, s), timed_out=timed_out)
@@ -192,7 +196,7 @@ def _latest_message(deps: Deps, s: Session, state: TrackState) -> tuple[str | No
     after = cursor
     try:
         for _ in range(MAX_MESSAGE_PAGES):
-            page = deps.devin.list_messages(s.session_id, first=100, after=after)
+            page = deps.devin.list_messages(s.session_id, first=MESSAGES_PAGE, after=after)
             for m in page.items:
                 if m.from_devin and m.message.strip():
                     latest = m.message

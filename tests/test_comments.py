@@ -423,3 +423,44 @@ def test_render_config_error_lists_each_error() -> None:
     assert text.startswith(REPLY_MARKER + "\n⚠️ **`.github/devin.yml` has problems.**")
     assert "- labels.devin:review.max_acu_limit must be a positive integer, got 'ten'" in text
     assert "- permissions.min 'read' is not allowed @\u200badmins" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "phrase"),
+    [
+        (TRIGGER_URL, f"requested by @octocat in [this comment]({TRIGGER_URL})"),
+        ("https://github.com/o/r/pull/7#discussion_r9", "in [this review comment]("),
+        ("https://github.com/o/r/pull/7#pullrequestreview-3", "in [this review]("),
+        (
+            "https://github.com/o/r/actions/runs/5",
+            "requested by @octocat ([trigger](https://github.com/o/r/actions/runs/5))",
+        ),
+        (None, "requested by @octocat\n"),
+        ("javascript:alert(1)", "requested by @octocat\n"),
+    ],
+)
+def test_trigger_link_wording(url: str | None, phrase: str) -> None:
+    assert phrase in render(view(session(), trigger_url=url))
+
+
+def test_pending_comment_offers_no_new_session() -> None:
+    body = render(view(None))
+    assert body.endswith("<sub>`/devin help` lists the commands</sub>")
+
+
+@pytest.mark.parametrize(
+    "v",
+    [
+        StatusView(session=None, requested_by=""),
+        StatusView(session=session(acus_consumed=None, created_at=None), requested_by="x"),
+        StatusView(session=Session.from_api({}), requested_by="x", now=NOW),
+        StatusView(
+            session=Session.from_api({"session_id": "s", "url": 5, "status": 3}), requested_by="x"
+        ),
+    ],
+)
+def test_sparse_data_never_crashes(v: StatusView) -> None:
+    body = render(v)
+    assert body.split("\n")[0].startswith("<!-- devin-bridge:")
+    job_summary(v)
+    fingerprint(v)

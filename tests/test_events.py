@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bot.events import Ignored, Trigger, classify
+from tests.support.payloads import load_payload
 
 REPO = {"full_name": "octo-org/octo-repo", "name": "octo-repo", "owner": {"login": "octo-org"}}
 
@@ -255,3 +256,43 @@ def test_malformed_payloads_are_ignored_not_raised(payload: dict[str, Any]) -> N
 
 def test_non_mapping_payload_is_ignored() -> None:
     assert isinstance(classify("issue_comment", ["not", "a", "dict"]), Ignored)  # type: ignore[arg-type]
+
+
+# --- recorded payloads (tests/fixtures/github) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "is_pr"),
+    [
+        ("issue_comment.created", "comment", False),
+        ("issue_comment.created.pr", "comment", True),
+        ("issue_comment.edited", "comment", False),
+        ("issues.labeled", "label", False),
+        ("pull_request.labeled", "label", True),
+        ("pull_request.labeled.fork", "label", True),
+        ("pull_request_review_comment.created", "review_comment", True),
+    ],
+)
+def test_recorded_payloads_are_accepted(name: str, kind: str, is_pr: bool) -> None:
+    t = accepted(classify(name.split(".")[0], load_payload(name), bot_login="devin-bridge[bot]"))
+    assert t.kind == kind
+    assert t.is_pull_request == is_pr
+    assert t.number is not None and "/" in t.repo
+    assert t.sender.login == "octocat"
+    if kind == "review_comment":
+        assert t.review is not None and t.review.path and t.review.diff_hunk
+
+
+def test_recorded_bot_comment_is_left_to_the_permission_check() -> None:
+    t = accepted(classify("issue_comment", load_payload("issue_comment.created.bot")))
+    assert t.sender.is_bot and t.sender.login == "renovate[bot]"
+
+
+@pytest.mark.parametrize("name", ["issues.opened", "ping", "workflow_dispatch"])
+def test_recorded_payloads_without_a_command_are_ignored(name: str) -> None:
+    assert isinstance(classify(name.split(".")[0], load_payload(name)), Ignored)
+
+
+def test_recorded_workflow_dispatch_with_a_prompt() -> None:
+    t = accepted(classify("workflow_dispatch", load_payload("workflow_dispatch"), prompt="Go"))
+    assert t.kind == "prompt" and t.number is None

@@ -10,6 +10,7 @@ import pytest
 
 from bot.devin_errors import DevinRateLimited
 from bot.events import Actor
+from bot.github_models import GitHubRateLimited
 from bot.handlers import Outcome, RunOptions, handle
 from bot.tracker import tick
 from tests.support.stack import BOT_LOGIN, Stack
@@ -124,7 +125,7 @@ def test_stop_terminates_the_live_session_and_finalises_its_comment(stack: Stack
     assert stopped.comment_id == started.comment_id
     [status] = stack.bot_comments(7)
     assert "Devin was stopped" in status["body"]
-    assert "Stopped by @alice" in status["body"]
+    assert "Stopped by @\u200balice" in status["body"]  # named, not pinged
     assert stack.sessions()[0]["status"] == "exit"
 
 
@@ -153,7 +154,7 @@ def test_status_without_any_session_gets_a_short_reply(stack: Stack) -> None:
     seed_issue(stack)
     outcome = comment(stack, "/devin status")
     assert outcome.action == "status" and outcome.session is None
-    assert "no Devin session has run" in stack.bot_comments(7)[0]["body"]
+    assert "No Devin session has run" in stack.bot_comments(7)[0]["body"]
 
 
 def test_help_and_malformed_commands_get_the_command_list(stack: Stack) -> None:
@@ -250,7 +251,9 @@ def test_unconfigured_label_is_ignored_without_a_permission_check(stack: Stack) 
 def test_invalid_config_is_named_in_the_status_comment_and_defaults_apply(stack: Stack) -> None:
     seed_issue(stack)
     stack.github.add_file(
-        stack.repo, ".github/devin.yml", "defaults:\n  max_acu_limit: ten\npermissions: {min: write}\n"
+        stack.repo,
+        ".github/devin.yml",
+        "defaults:\n  max_acu_limit: ten\npermissions: {min: write}\n",
     )
     outcome = comment(stack, "/devin fix it")
     assert outcome.action == "created"
@@ -284,7 +287,9 @@ def test_non_collaborator_is_refused_with_one_reply_and_no_session(stack: Stack)
 
 def test_refusal_reply_can_be_turned_off(stack: Stack) -> None:
     seed_issue(stack)
-    stack.github.add_file(stack.repo, ".github/devin.yml", "permissions: {reply_to_refused: false}\n")
+    stack.github.add_file(
+        stack.repo, ".github/devin.yml", "permissions: {reply_to_refused: false}\n"
+    )
     outcome = comment(stack, "/devin hi", user="mallory")
     assert outcome.action == "refused"
     assert stack.bot_comments(7) == []
@@ -505,7 +510,7 @@ def test_same_trigger_twice_after_a_crash_gives_one_session_and_one_comment(
     trigger = stack.comment_trigger(c)
     # The session is created, then posting its status comment hits a rate limit.
     stack.github.add_fault("POST", r"/issues/7/comments$", rate_limit="secondary", retry_after=60)
-    with pytest.raises(Exception, match="rate limit"):
+    with pytest.raises(GitHubRateLimited):
         handle(trigger, stack.deps())
     assert len(stack.sessions()) == 1 and stack.bot_comments(7) == []
 
@@ -518,3 +523,52 @@ def test_same_trigger_twice_after_a_crash_gives_one_session_and_one_comment(
     assert again.comment_id == retried.comment_id
     sent = stack.devin_client().list_messages(stack.sessions()[0]["session_id"]).items
     assert [m.source for m in sent] == ["user"]  # only the prompt: no follow-up to itself
+
+
+def test_follow_up_wakes_a_suspended_session(stack: Stack) -> None:
+    stack.use_scenario("inactivity")
+    seed_issue(stack)
+    outcome = comment(stack, "/devin fix the flaky test")
+    asleep = run_ticks(stack, outcome)
+    assert asleep.session.state() == "suspended"
+    assert "paused after a period of inactivity" in stack.bot_comments(7)[0]["body"]
+    woken = comment(stack, "/devin carry on")
+    assert woken.action == "followed_up"
+    final = run_ticks(stack, woken)
+    assert final.session.state() == "finished"
+    assert "Back at it" in stack.bot_comments(7)[0]["body"]
+
+
+def test_structured_output_schema_option_reaches_devin_and_the_comment(stack: Stack) -> None:
+    seed_issue(stack)
+    schema = {"type": "object", "properties": {"fixed": {"type": "boolean"}}}
+    c = stack.github.add_comment(stack.repo, 7, "/devin fix it", user="alice")
+    outcome = handle(
+        stack.comment_trigger(c), stack.deps(RunOptions(structured_output_schema=schema))
+    )
+    result = run_ticks(stack, outcome)
+    assert result.session.structured_output == {"fixed": True}
+    assert "Structured output" in stack.bot_comments(7)[0]["body"]
+
+
+def test_handle_never_raises_for_an_unknown_repository(stack: Stack) -> None:
+    stack.allow("alice")
+    stack.github.add_issue(stack.repo, 7)
+    c = stack.github.add_comment(stack.repo, 7, "/devin fix it", user="alice")
+    trigger = replace(stack.comment_trigger(c), repo="octo-org/gone")
+    outcome = handle(trigger, stack.deps())
+    assert outcome.action == "refused"  # no permission can be confirmed on it
+    assert stack.sessions() == []
+
+
+def test_option_tags_cannot_claim_another_thread(stack: Stack) -> None:
+    seed_issue(stack)
+    c = stack.github.add_comment(stack.repo, 7, "/devin go", user="alice")
+    options = RunOptions(tags=("thread:octo-org/octo-repo#1", "Repo:x/y", " ", "ok-tag"))
+    handle(stack.comment_trigger(c), stack.deps(options))
+    tags = stack.sessions()[0]["tags"]
+    assert [t for t in tags if t.lower().startswith(("thread:", "repo:"))] == [
+        "repo:octo-org/octo-repo",
+        "thread:octo-org/octo-repo#7",
+    ]
+    assert "ok-tag" in tags

@@ -401,3 +401,16 @@ def test_followup_from_a_review_comment_carries_the_hunk() -> None:
 def test_followup_is_capped() -> None:
     msg = build_followup(make_instruction(text="w " * 20_000), max_chars=1000)
     assert len(msg) <= 1000
+
+
+def test_sparse_context_never_crashes() -> None:
+    ctx = PromptContext(
+        repo="o/r",
+        number=1,
+        comments=(ContextComment("", ""),),
+        pull=PullContext("", "", files=(FileChange("", "", -1, -1),)),
+        review=ReviewContext(path="", line=None, side=None, diff_hunk=""),
+    )
+    prompt = build_prompt(ctx, Instruction(text="", requested_by=""))
+    assert "Requested by a maintainer in a comment." in prompt
+    assert "modified  (+0 -0)" in prompt

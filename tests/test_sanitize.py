@@ -186,3 +186,37 @@ def test_strip_html_keeps_text() -> None:
         '<b>bold</b> <a href="x">link</a> <!-- c --> a < b <details><summary>s</summary>t</details>'
     )
     assert strip_html(raw) == "bold link  a < b st"
+
+
+# Shapes that made earlier regexes quadratic (a 60k comment took minutes).
+# No timing assertion: a regression shows up as the timeout.
+PATHOLOGICAL = {
+    "open brackets": "[" * 40_000,
+    "image opens": "![" * 20_000,
+    "link opens": "[x](" * 10_000,
+    "unclosed titles": '[x](y "' * 6_000,
+    "dotted word": "a." * 20_000,
+    "dashed word": "a-" * 20_000,
+    "scheme-like": "http://a:" * 5_000,
+    "unclosed tag": "<a" + " b=c" * 10_000,
+    "many tags": "<a " * 15_000,
+    "declarations": "<!a" * 15_000,
+    "comment opens": "<!--" * 10_000,
+    "spaces after lt": "<" + " " * 40_000,
+    "definitions": '[a]: b "\n' * 5_000,
+    "assignments": "password=" * 5_000,
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_adversarial_shapes_finish(text: str) -> None:
+    from bot.commands import parse_command
+    from bot.prompts import Instruction, PromptContext, build_prompt
+
+    assert len(sanitize_untrusted(text)) <= len(text)
+    strip_html(text)
+    neutralize_mentions(text)
+    parse_command("/devin " + text)
+    prompt = build_prompt(PromptContext(repo="o/r", number=1, body=text), Instruction(text, "x"))
+    assert len(prompt) <= 30_000

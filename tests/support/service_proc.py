@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import requests
@@ -79,7 +79,8 @@ class ServiceProc:
         return self.proc.poll() is None
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
@@ -102,10 +103,8 @@ class ServiceProc:
     def stop(self, timeout: float = 25.0) -> int | None:
         """SIGTERM and wait (graceful: in-flight work finishes, leases are released)."""
         if self.running:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -115,10 +114,8 @@ class ServiceProc:
 
     def kill(self) -> None:
         """SIGKILL the whole process group: a crash, nothing gets to clean up."""
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(10)
         self._wait_group_gone()
         self._log.close()

@@ -16,6 +16,7 @@ from tests/support/fixtures.py.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -105,6 +106,15 @@ class Stack:
         """Every session the emulator holds (debug view, with prompt and repos), oldest first."""
         hex_ids = [s.hex_id for s in self.emulator._order]
         return [self.emulator.session_debug(h) for h in hex_ids]
+
+    def devin_requests(self, method: str | None = None, path: str | None = None) -> list[Any]:
+        """The emulator's request log, optionally filtered by method and path regex (searched)."""
+        return [
+            r
+            for r in self.emulator.requests()
+            if (method is None or r["method"] == method.upper())
+            and (path is None or re.search(path, r["path"]))
+        ]
 
     def bot_comments(self, number: int, repo: str | None = None) -> list[dict[str, Any]]:
         """The bot's comments on a thread, oldest first."""
@@ -206,7 +216,15 @@ class Stack:
         event = "workflow_dispatch" if number is None else "issues"
         return _accepted(classify(event, payload, bot_login=BOT_LOGIN, prompt=prompt))
 
+    def reset(self) -> None:
+        """Forget all state of both servers (sessions, issues, comments, faults, logs)."""
+        self.close()
+        self.emulator.reset()
+        self.github.reset()
+        self.github.add_repo(self.repo)
+
     def close(self) -> None:
+        """Close the clients this stack built."""
         for client in self._clients:
             client.close()
         self._clients.clear()

@@ -1,0 +1,405 @@
+"""Intake: acknowledgement latency and throughput of signed webhook deliveries.
+
+`devin-bridge serve` (real gunicorn with the production worker settings, SQLite store in
+a temp dir, its in-process background worker running against the Devin emulator and the
+GitHub fake) is compared with a bare Flask endpoint that only reads the body and answers
+202, served by gunicorn with the same options. The load is a mix of signed
+`issue_comment` deliveries from tests/fixtures/github (triggering `/devin` comments with
+fresh comment ids, so each one queues real background work) and ignored events, each
+with its own X-GitHub-Delivery, sent on loopback by keep-alive client threads.
+
+Two phases per server:
+  saturation  closed loop at --concurrency: the most the server answers (throughput)
+  paced       open loop at --rate (default: half the service's saturated throughput):
+              the acknowledgement latency under a steady load, queueing included
+
+Targets: paced p99 < 25 ms, service throughput >= 60 % of the bare endpoint's.
+
+    python benchmarks/intake.py [--duration 10] [--concurrency 8] [--json]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import json
+import math
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import requests
+
+from benchmarks.common import (
+    PYTHON,
+    WEBHOOK_SECRET,
+    LoadResult,
+    Processes,
+    Report,
+    base_parser,
+    finish,
+    free_port,
+    ms,
+    run_load,
+    start_stack,
+    wait_http,
+    workspace,
+)
+
+P99_TARGET_MS = 25.0
+RATIO_TARGET = 0.60
+ISSUES = tuple(range(1, 21))  # triggers spread over 20 threads (jobs of one thread queue up)
+COMMENT_ID_BASE = 5_000_000_000
+_ID_SENTINEL = "918273645501"
+_NUMBER_SENTINEL = "8765431"
+
+
+# --- the deliveries -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Template:
+    kind: str  # "trigger" | "ignored"
+    event: str
+    text: str  # JSON with sentinels for the comment id and the issue number
+
+    def body(self, i: int) -> bytes:
+        # Mixed, not i % 20: triggers come every k-th request and would hit k threads only.
+        number = ISSUES[(i * 2654435761 >> 8) % len(ISSUES)]
+        text = self.text.replace(_ID_SENTINEL, str(COMMENT_ID_BASE + i), 1)
+        return text.replace(_NUMBER_SENTINEL, str(number), 1).encode()
+
+
+def templates() -> tuple[Template, list[Template]]:
+    """One triggering comment and the ignored events the mix rotates through."""
+    from tests.support.payloads import load_payload
+
+    def comment(body: str) -> str:
+        payload = load_payload("issue_comment.created")
+        payload["comment"]["id"] = int(_ID_SENTINEL)
+        payload["comment"]["body"] = body
+        payload["issue"]["number"] = int(_NUMBER_SENTINEL)
+        return json.dumps(payload)
+
+    trigger = Template("trigger", "issue_comment", comment("/devin fix the flaky test"))
+    ignored = [
+        Template("ignored", "issue_comment", comment("Thanks, this looks good to me.")),
+        Template("ignored", "issues", json.dumps(load_payload("issues.opened"))),
+        Template("ignored", "issue_comment", comment("I can reproduce it on main as well.")),
+    ]
+    for t in (trigger, *ignored):
+        if t.event == "issue_comment":
+            assert t.text.count(_ID_SENTINEL) == 1 and t.text.count(_NUMBER_SENTINEL) == 1
+    return trigger, ignored
+
+
+def delivery_maker(trigger_share: float) -> Callable[[int], tuple[bytes, Mapping[str, str]]]:
+    """Request i of the mix: signed body and GitHub's headers, a fresh delivery id each."""
+    from bot.intake import signature
+
+    trigger, ignored = templates()
+
+    def make(i: int) -> tuple[bytes, Mapping[str, str]]:
+        is_trigger = math.floor((i + 1) * trigger_share) > math.floor(i * trigger_share)
+        t = trigger if is_trigger else ignored[i % len(ignored)]
+        body = t.body(i)
+        return body, {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/benchmark",
+            "X-GitHub-Event": t.event,
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-GitHub-Hook-ID": "424242",
+            "X-Hub-Signature-256": signature(WEBHOOK_SECRET, body),
+        }
+
+    return make
+
+
+# --- the bare endpoint ----------------------------------------------------------------------
+
+
+def create_bare_app() -> Any:
+    """The floor: read the whole body, answer 202 (what any webhook endpoint must do)."""
+    from flask import Flask, request
+
+    app = Flask("bare")
+
+    @app.post("/webhook")
+    def webhook() -> tuple[str, int]:
+        request.get_data(cache=False)
+        return "", 202
+
+    @app.get("/healthz")
+    def healthz() -> tuple[str, int]:
+        return "ok", 200
+
+    return app
+
+
+def serve_bare(host: str, port: int, workers: int) -> None:
+    """gunicorn with the service's own options (bot.service_cli.gunicorn_options)."""
+    from gunicorn.app.base import BaseApplication
+
+    from bot.service_cli import gunicorn_options
+
+    options = gunicorn_options(host, port, workers)
+    for hook in ("post_worker_init", "worker_exit"):  # the service's background worker
+        options.pop(hook, None)
+    options["proc_name"] = "bare-webhook"
+
+    class Bare(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if key in self.cfg.settings and value is not None:
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_bare_app()
+
+    Bare().run()
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    duration: float  # per phase and server, split into `rounds` slices
+    rounds: int
+    max_requests: int  # per slice
+    concurrency: int
+    rate: float | None
+    workers: int
+    trigger_share: float
+    warmup: int
+    drain: float
+
+    @property
+    def slice_s(self) -> float:
+        return self.duration / self.rounds
+
+
+def start_servers(tmp: Path, procs: Processes, cfg: IntakeConfig) -> tuple[str, str, Any, str]:
+    stack, _ = start_stack(procs, issues=ISSUES, writers=("octocat",), scenario="finish")
+    db_url = f"sqlite:///{tmp / 'devin-bridge.db'}"
+    service_port, bare_port = free_port(), free_port()
+    service = procs.start(
+        "service",
+        [
+            PYTHON,
+            "-m",
+            "bot",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(service_port),
+            "--workers",
+            str(cfg.workers),
+        ],
+        env={**stack.service_env(), "DATABASE_URL": db_url, "DEVIN_BRIDGE_POLL_INTERVAL": "10"},
+    )
+    bare = procs.start(
+        "bare",
+        [
+            PYTHON,
+            "-m",
+            "benchmarks.intake",
+            "bare",
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(cfg.workers),
+        ],
+    )
+    service_url = f"http://127.0.0.1:{service_port}"
+    bare_url = f"http://127.0.0.1:{bare_port}"
+    wait_http(service_url + "/healthz", procs, service)
+    wait_http(bare_url + "/healthz", procs, bare)
+    return service_url, bare_url, stack, db_url
+
+
+def load(url: str, cfg: IntakeConfig, *, rate: float | None, first: int) -> LoadResult:
+    make = delivery_maker(cfg.trigger_share)
+    return run_load(
+        url + "/webhook",
+        make,
+        concurrency=cfg.concurrency,
+        max_requests=cfg.max_requests,
+        duration=cfg.slice_s,
+        rate=rate,
+        first_index=first,
+    )
+
+
+def describe(result: LoadResult) -> str:
+    s = result.spread
+    return (
+        f"p50 {ms(s.p50)}  p99 {ms(s.p99)}  max {ms(s.max)}  "
+        f"{result.throughput:7.0f} req/s  ({result.completed} answered, "
+        f"{result.failed} failed)"
+    )
+
+
+def run(cfg: IntakeConfig) -> Report:
+    report = Report("intake (signed deliveries, loopback, gunicorn)")
+    figures: dict[str, Any] = {"config": asdict(cfg)}
+    with workspace("intake") as (tmp, procs):
+        service_url, bare_url, stack, db_url = start_servers(tmp, procs, cfg)
+        offset = 0
+
+        def phase(url: str, rate: float | None) -> LoadResult:
+            nonlocal offset
+            result = load(url, cfg, rate=rate, first=offset)
+            offset += sum(result.statuses.values()) + 1
+            return result
+
+        def interleaved(rate: float | None) -> tuple[LoadResult, LoadResult]:
+            # Alternate short slices (bare, service, bare, ...) so that a noisy neighbour
+            # on the machine weighs on both servers alike.
+            bare: list[LoadResult] = []
+            service: list[LoadResult] = []
+            for _ in range(cfg.rounds):
+                bare.append(phase(bare_url, rate))
+                service.append(phase(service_url, rate))
+            return LoadResult.merge(bare), LoadResult.merge(service)
+
+        for url in (bare_url, service_url):  # warm-up: imports, connections, caches
+            run_load(
+                url + "/webhook",
+                delivery_maker(cfg.trigger_share),
+                concurrency=cfg.concurrency,
+                max_requests=cfg.warmup,
+                duration=cfg.slice_s,
+                first_index=10**8 + (0 if url == bare_url else 10**7),
+            )
+        bare_sat, service_sat = interleaved(None)
+        rate = cfg.rate or max(10.0, round(service_sat.throughput / 2.0))
+        bare_paced, service_paced = interleaved(rate)
+        background = _background_state(stack, db_url, cfg.drain)
+        statuses = Counter(service_sat.statuses) + Counter(service_paced.statuses)
+
+    ratio = service_sat.throughput / bare_sat.throughput if bare_sat.throughput else math.nan
+    sp = service_paced.spread
+    report.add(
+        "intake",
+        f"p50 {ms(sp.p50)} p99 {ms(sp.p99)} at {rate:.0f} req/s; throughput "
+        f"{service_sat.throughput:.0f} req/s (bare {bare_sat.throughput:.0f} req/s, "
+        f"ratio {ratio:.0%})",
+    )
+    report.add(f"service saturated ({cfg.concurrency} clients)", describe(service_sat))
+    report.add(f"bare    saturated ({cfg.concurrency} clients)", describe(bare_sat))
+    report.add(f"service paced {rate:.0f} req/s", describe(service_paced))
+    report.add(f"bare    paced {rate:.0f} req/s", describe(bare_paced))
+    report.add("service answers", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
+    report.add("background work", background["summary"])
+    report.check("paced p99", ms(sp.p99), f"< {P99_TARGET_MS:.0f} ms", sp.p99 < P99_TARGET_MS)
+    report.check(
+        "throughput vs bare",
+        f"{ratio:.0%}",
+        f">= {RATIO_TARGET:.0%}",
+        None if math.isnan(ratio) else ratio >= RATIO_TARGET,
+    )
+    unexpected = sum(n for code, n in statuses.items() if code not in (200, 202, 204))
+    if unexpected:
+        report.notes.append(f"{unexpected} service answers were not 200/202/204")
+    figures.update(
+        {
+            "rate": rate,
+            "ratio": round(ratio, 3) if not math.isnan(ratio) else None,
+            "service_saturated": _figures(service_sat),
+            "bare_saturated": _figures(bare_sat),
+            "service_paced": _figures(service_paced),
+            "bare_paced": _figures(bare_paced),
+            "service_statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "background": background,
+        }
+    )
+    report.figures = figures
+    return report
+
+
+def _figures(result: LoadResult) -> dict[str, Any]:
+    return {
+        "latency_ms": result.spread.as_dict(),
+        "throughput": round(result.throughput, 1),
+        "answered": result.completed,
+        "failed": result.failed,
+        "elapsed_s": round(result.elapsed_s, 2),
+    }
+
+
+def _background_state(stack: Any, db_url: str, drain: float) -> dict[str, Any]:
+    """What the service's background worker did meanwhile (jobs run, sessions created)."""
+    import time
+
+    from bot.store import Store
+
+    time.sleep(drain)
+    store = Store(db_url)
+    try:
+        counts = store.counts()
+    finally:
+        store.dispose()
+    try:
+        emu = requests.get(stack.emulator_url + "/_emulator/stats", timeout=10).json()
+    except (requests.RequestException, ValueError):
+        emu = {}
+    jobs = counts.get("jobs", {})
+    summary = (
+        f"deliveries recorded {sum(counts.get('deliveries', {}).values())}, jobs "
+        + ", ".join(f"{k} {v}" for k, v in sorted(jobs.items()))
+        + f"; Devin sessions created {emu.get('sessions', '?')}, "
+        f"Devin requests {emu.get('total', '?')}"
+    )
+    return {"summary": summary, "store": counts, "emulator": emu}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating slices per phase")
+    parser.add_argument("--requests", type=int, default=50_000, help="most requests per slice")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--rate", type=float, help="paced phase req/s (default: half the max)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (serve default)")
+    parser.add_argument(
+        "--trigger-share", type=float, default=0.2, help="share of /devin comments (0..1)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["bare"]:
+        bare = argparse.ArgumentParser(prog="intake.py bare")
+        bare.add_argument("--host", default="127.0.0.1")
+        bare.add_argument("--port", type=int, required=True)
+        bare.add_argument("--workers", type=int, default=2)
+        b = bare.parse_args(args_list[1:])
+        serve_bare(b.host, b.port, b.workers)
+        return 0
+    args = parse(args_list)
+    cfg = IntakeConfig(
+        duration=1.5 if args.quick else args.duration,
+        rounds=1 if args.quick else max(1, args.rounds),
+        max_requests=300 if args.quick else args.requests,
+        concurrency=min(args.concurrency, 4) if args.quick else args.concurrency,
+        rate=args.rate,
+        workers=args.workers,
+        trigger_share=min(1.0, max(0.0, args.trigger_share)),
+        warmup=20 if args.quick else 300,
+        drain=0.5 if args.quick else 2.0,
+    )
+    return finish(run(cfg), as_json=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

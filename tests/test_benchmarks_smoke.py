@@ -1,0 +1,132 @@
+"""The benchmarks under benchmarks/ run with tiny parameters and print sane figures.
+
+Each one runs as a subprocess (`--quick --json`), all at once since they mostly wait on
+their own children. Nothing here asserts how fast anything was: only that the figures
+are printed, counted from real traffic, and consistent with each other.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+RUNS = {
+    "intake": ["intake.py", "--quick", "--json"],
+    "polling_economy": ["polling_economy.py", "--quick", "--json"],
+    "scale": ["scale.py", "--quick", "--json"],
+    "run_all": ["run_all.py", "--quick", "--only", "polling-economy", "--json"],
+}
+TIMEOUT_S = 100
+
+
+class Ran:
+    def __init__(self, name: str, returncode: int, stdout: str, stderr: str) -> None:
+        self.name = name
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def result(self) -> dict[str, Any]:
+        assert self.returncode == 0, f"{self.name} failed:\n{self.stdout}\n{self.stderr[-3000:]}"
+        lines = [ln for ln in self.stdout.splitlines() if ln.startswith("RESULT ")]
+        assert len(lines) == 1, f"{self.name} printed no RESULT line:\n{self.stdout}"
+        data = json.loads(lines[0][len("RESULT ") :])
+        assert isinstance(data, dict)
+        return data
+
+
+@pytest.fixture(scope="module")
+def runs() -> Iterator[dict[str, Ran]]:
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, str(BENCHMARKS / args[0]), *args[1:]],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, args in RUNS.items()
+    }
+    done: dict[str, Ran] = {}
+    try:
+        for name, proc in procs.items():
+            try:
+                out, err = proc.communicate(timeout=TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.terminate()  # the benchmark's own cleanup stops its children
+                out, err = proc.communicate(timeout=30)
+            done[name] = Ran(name, proc.returncode, out, err)
+        yield done
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def test_intake_prints_latency_and_throughput_of_both_servers(runs: dict[str, Ran]) -> None:
+    ran = runs["intake"]
+    figures = ran.result()["figures"]
+    assert "intake" in ran.stdout and "req/s" in ran.stdout and "ratio" in ran.stdout
+    for phase in ("service_saturated", "bare_saturated", "service_paced", "bare_paced"):
+        f = figures[phase]
+        assert f["answered"] > 0, phase
+        assert f["failed"] == 0, phase
+        assert f["throughput"] > 0, phase
+        lat = f["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p99"] <= lat["max"], phase
+    assert figures["ratio"] > 0
+    # Signed deliveries were accepted (202) or ignored (200), never refused or failed.
+    statuses = figures["service_statuses"]
+    assert set(statuses) <= {"200", "202", "204"}
+    assert int(statuses.get("202", 0)) > 0 and int(statuses.get("200", 0)) > 0
+    # The service recorded them and its background worker picked up jobs meanwhile.
+    store = figures["background"]["store"]
+    assert sum(store["deliveries"].values()) >= sum(int(n) for n in statuses.values())
+    assert sum(store["jobs"].values()) > 0
+
+
+def test_polling_economy_counts_gets_and_writes(runs: dict[str, Ran]) -> None:
+    ran = runs["polling_economy"]
+    scripts = ran.result()["figures"]["scripts"]
+    assert "GETs/h" in ran.stdout and "GitHub writes" in ran.stdout
+    assert scripts
+    for name, script in scripts.items():
+        fixed, service = script["fixed_10s"], script["service"]
+        assert fixed["session_gets_per_hour"] == 360.0, name  # the docs' 10-second loop
+        assert 0 < service["session_gets_per_hour"] < fixed["session_gets_per_hour"], name
+        assert service["idle_session_gets_per_hour"] >= 0, name
+        assert service["github_writes"] == service["comment_creates"] + service["comment_edits"]
+        assert service["comment_creates"] >= 1 and service["visible_states"] >= 1, name
+
+
+def test_scale_measures_poll_lag_of_every_session(runs: dict[str, Ran]) -> None:
+    ran = runs["scale"]
+    figures = ran.result()["figures"]
+    assert "largest N kept up" in ran.stdout
+    run = figures["runs"][0]
+    assert run["sessions"] == 20
+    assert run["polls_in_window"] > 0
+    assert run["never_polled"] < run["sessions"]
+    lag = run["lag_s"]
+    assert lag["count"] > 0 and 0 <= lag["p50"] <= lag["p99"] <= lag["max"]
+    assert figures["largest_passing"] in (0, 20)
+
+
+def test_run_all_prints_a_summary_table(runs: dict[str, Ran]) -> None:
+    ran = runs["run_all"]
+    data = ran.result()
+    assert "== summary" in ran.stdout
+    assert data["failures"] == []
+    assert [r["benchmark"] for r in data["reports"]] == [
+        "polling economy (simulated clock, one session)"
+    ]
+    assert all(c["target"] for r in data["reports"] for c in r["checks"])

@@ -1,0 +1,304 @@
+"""Background work in-process against the loopback stack: trigger jobs, poll ticks,
+retries on rate limits and outages, takeover after a crash, leadership, refresh."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot import handlers, service_logging
+from bot.metrics import Metrics, render
+from bot.queue import SERVE_LEADER, JobRunner, remember_bot_login, trigger_job_thread
+from bot.service_codec import dump, load_track, load_trigger
+from bot.service_deps import DepsFactory
+from bot.service_runtime import Runtime
+from bot.settings import Settings
+from bot.store import NewJob, Store
+from tests.support.stack import Stack
+
+pytest_plugins = ["tests.support.fixtures"]
+
+
+class Clock:
+    """Wall time plus a manual offset, so leases and run_after can be skipped over."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def _settings(stack: Stack, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "devin_api_key": stack.devin_key,
+        "devin_org_id": stack.org_id,
+        "devin_api_url": stack.devin_url,
+        "github_token": stack.github_token,
+        "github_api_url": stack.github_url,
+        "github_webhook_secret": "s3cret-webhook",
+        "database_url": f"sqlite:///{tmp_path / 'queue.db'}",
+        "poll_interval": 0.2,
+        "bot_login": stack.bot_login,
+        "github_write_spacing": 0.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _runtime(stack: Stack, tmp_path: Path, clock: Clock | None = None, **kw: object) -> Runtime:
+    settings = _settings(stack, tmp_path, **kw)
+    store = Store(settings.database_url, clock=clock or time.time)
+    return Runtime.build(settings, store=store)
+
+
+def _queue_comment(rt: Runtime, stack: Stack, number: int, body: str, user: str = "alice") -> int:
+    comment = stack.github.add_comment(stack.repo, number, body, user=user)
+    trigger = stack.comment_trigger(comment)
+    job_id = rt.store.enqueue_job(
+        NewJob(trigger.dedupe_key, "trigger", trigger_job_thread(trigger), dump(trigger))
+    )
+    assert job_id is not None
+    return job_id
+
+
+def _drain(rt: Runtime, until: object, timeout: float = 15.0) -> None:
+    """Run passes of the worker until `until()` holds."""
+    worker = rt.worker(leader=None)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        worker.run_once()
+        if until():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("background work did not get there in time")
+
+
+def _final_comment(stack: Stack, number: int) -> str | None:
+    comments = stack.bot_comments(number)
+    if comments and "Devin finished" in comments[-1]["body"]:
+        return str(comments[-1]["body"])
+    return None
+
+
+def test_a_comment_becomes_one_session_and_one_finished_status_comment(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.allow("alice")
+    stack.github.add_issue(stack.repo, 7, title="Flaky test")
+    rt = _runtime(stack, tmp_path)
+    job_id = _queue_comment(rt, stack, 7, "/devin fix the flaky test")
+    _drain(rt, lambda: _final_comment(stack, 7))
+    body = _final_comment(stack, 7)
+    assert body is not None and "/pull/" in body
+    assert len(stack.bot_comments(7)) == 1
+    assert len(stack.sessions()) == 1
+    job = rt.store.job(job_id)
+    assert job is not None and (job["state"], job["result"]) == ("done", "created")
+    row = rt.store.session(str(job["session_id"]))
+    assert row is not None and row["comment_id"] == stack.bot_comments(7)[0]["id"]
+    assert load_track(row["track"]).session_id == job["session_id"]
+
+
+def test_a_job_taken_over_after_a_crash_creates_nothing_twice(stack: Stack, tmp_path: Path) -> None:
+    stack.allow("alice")
+    clock = Clock()
+    rt = _runtime(stack, tmp_path, clock)
+    _queue_comment(rt, stack, 8, "/devin write the docs")
+    (claim,) = rt.store.claim_jobs("crashed-worker", rt.lease_s)
+    # The first worker did all the slow work, then died before writing the result.
+    factory = DepsFactory(rt.settings)
+    outcome = handlers.handle(
+        load_trigger(claim.payload),
+        factory.deps(stack.repo, None),
+        idempotency_key=claim.dedupe_key,
+    )
+    assert outcome.action == "created"
+    clock.offset += rt.lease_s + 1
+    _drain(rt, lambda: _final_comment(stack, 8))
+    assert len(stack.sessions()) == 1
+    assert len(stack.bot_comments(8)) == 1
+
+
+def test_rate_limits_put_the_job_back_until_retry_after(stack: Stack, tmp_path: Path) -> None:
+    stack.allow("alice")
+    clock = Clock()
+    rt = _runtime(stack, tmp_path, clock)
+    runner = JobRunner(rt.store, rt.factory, lease_s=rt.lease_s, poll_interval=0.2, clock=clock)
+    job_id = _queue_comment(rt, stack, 9, "/devin try later")
+    stack.emulator.add_fault(
+        method="POST", path=r".*/sessions", status=429, retry_after=40, times=1
+    )
+    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
+    assert runner.run(claim).result == "rate_limited"
+    job = rt.store.job(job_id)
+    assert job is not None and job["state"] == "queued"
+    assert 35 < job["run_after"] - clock() <= 40
+    assert rt.store.claim_jobs("w", rt.lease_s) == []  # not before Retry-After
+    assert stack.sessions() == []
+    clock.offset += 41
+    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
+    assert runner.run(claim).result == "created"
+    assert len(stack.sessions()) == 1
+
+
+def test_a_github_secondary_limit_also_reschedules(stack: Stack, tmp_path: Path) -> None:
+    stack.allow("alice")
+    clock = Clock()
+    rt = _runtime(stack, tmp_path, clock)
+    runner = JobRunner(rt.store, rt.factory, lease_s=rt.lease_s, poll_interval=0.2, clock=clock)
+    _queue_comment(rt, stack, 10, "/devin go")
+    stack.github.add_fault("GET", r"/collaborators/", rate_limit="secondary", retry_after=25)
+    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
+    assert runner.run(claim).result == "rate_limited"
+    assert stack.sessions() == []
+    clock.offset += 26
+    _drain(rt, lambda: _final_comment(stack, 10))
+    assert len(stack.sessions()) == 1
+
+
+def test_a_tick_backs_off_on_devin_429_and_503(stack: Stack, tmp_path: Path) -> None:
+    stack.allow("alice")
+    clock = Clock()
+    rt = _runtime(stack, tmp_path, clock)
+    _queue_comment(rt, stack, 11, "/devin go")
+    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
+    rt.job_runner().run(claim)
+    (sid,) = rt.store.live_session_ids()
+    poller = rt.poller("p")
+    stack.emulator.add_fault(method="GET", path=r".*/sessions/[^/]+", status=429, retry_after=50)
+    (report,) = poller.run_due()
+    assert report.result == "rate_limited"
+    row = rt.store.session(sid)
+    assert row is not None and row["errors"] == 1 and row["next_poll_at"] - clock() > 45
+    stack.emulator.faults.clear()
+    stack.emulator.add_fault(method="GET", path=r".*/sessions/[^/]+", status=503)
+    clock.offset += 51
+    (report,) = poller.run_due()
+    assert report.result == "unavailable"
+    stack.emulator.faults.clear()
+    clock.offset += 600
+    (report,) = poller.run_due()
+    assert report.result == "stored"
+    row = rt.store.session(sid)
+    assert row is not None and row["errors"] == 0
+
+
+def test_a_closed_thread_stops_polling_once_the_session_is_settled(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.allow("alice")
+    rt = _runtime(stack, tmp_path)
+    _queue_comment(rt, stack, 12, "/devin go")
+    _drain(rt, lambda: _final_comment(stack, 12))
+    (sid,) = rt.store.live_session_ids()
+    rt.store.set_thread_closed(f"{stack.repo}#12", True)
+    poller = rt.poller("p")
+    for _ in range(3):
+        rt.store.poll_now(sid)
+        poller.run_due()
+    assert rt.store.live_session_ids() == []
+    row = rt.store.session(sid)
+    assert row is not None and row["done"] and row["state"] == "finished"
+
+
+def test_stop_finalises_the_comment_and_polling_ends(stack: Stack, tmp_path: Path) -> None:
+    stack.allow("alice")
+    stack.use_scenario("long")
+    rt = _runtime(stack, tmp_path)
+    _queue_comment(rt, stack, 13, "/devin take your time")
+    _drain(rt, lambda: rt.store.live_session_ids())
+    _queue_comment(rt, stack, 13, "/devin stop")
+    _drain(rt, lambda: not rt.store.live_session_ids())
+    (comment,) = stack.bot_comments(13)
+    assert "stop" in comment["body"].lower()
+    assert len(stack.sessions()) == 1
+
+
+def test_refresh_polls_every_live_session_once(stack: Stack, tmp_path: Path) -> None:
+    stack.allow("alice")
+    stack.use_scenario("long")
+    rt = _runtime(stack, tmp_path)
+    for n in (14, 15):
+        _queue_comment(rt, stack, n, "/devin go")
+    (c1, c2) = rt.store.claim_jobs("w", rt.lease_s, limit=2)
+    runner = rt.job_runner()
+    runner.run(c1)
+    runner.run(c2)
+    for claim in rt.store.claim_due_sessions("w", rt.lease_s, 10):  # schedule far ahead
+        rt.store.release_session(claim, next_poll_at=time.time() + 3600)
+    reports = rt.poller("refresh").refresh_all()
+    assert sorted(r.result for r in reports) == ["stored", "stored"]
+    assert rt.poller("refresh").refresh_all() != []  # a second run polls them again
+
+
+def test_one_in_process_worker_leads_at_a_time(stack: Stack, tmp_path: Path) -> None:
+    rt = _runtime(stack, tmp_path)
+    workers = [rt.worker(leader=SERVE_LEADER, role=f"serve{i}") for i in range(3)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(20):
+            leading = [w for w in workers if w.leadership and w.leadership.leading]
+            assert len(leading) <= 1
+            time.sleep(0.05)
+        assert len(leading) == 1
+        holder = rt.store.leader(SERVE_LEADER)
+        assert holder is not None and holder[0] == leading[0].owner
+    finally:
+        stop.set()
+        for w in workers:
+            w.wake.set()
+        for t in threads:
+            t.join(10)
+    assert rt.store.leader(SERVE_LEADER)[1] == 0.0  # type: ignore[index]  # released
+
+
+def test_the_bots_login_is_learned_once_and_shared(stack: Stack, tmp_path: Path) -> None:
+    rt = _runtime(stack, tmp_path, bot_login="")
+    assert rt.bot_login() is None
+    assert remember_bot_login(rt.store, rt.factory) == stack.bot_login  # GET /user
+    other = _runtime(stack, tmp_path, bot_login="")  # another process, same store
+    assert other.factory.bot_login() == stack.bot_login
+    assert other.bot_login() == stack.bot_login
+
+
+def test_metrics_of_several_processes_add_up(stack: Stack, tmp_path: Path) -> None:
+    rt = _runtime(stack, tmp_path)
+    a, b = Metrics(), Metrics()
+    a.delivery("issue_comment", "queued")
+    b.delivery("issue_comment", "queued")
+    b.api_call("devin", 503)
+    a.flush(rt.store)
+    b.flush(rt.store)
+    text = render(rt.store.counters(), rt.store.counts())
+    assert 'devin_bridge_webhook_deliveries_total{event="issue_comment",outcome="queued"} 2' in text
+    assert 'devin_bridge_api_errors_total{service="devin",status="503"} 1' in text
+
+
+def test_logs_never_show_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("devin_bridge.test_secrets")
+    handler = logging.StreamHandler()
+    handler.addFilter(service_logging.SecretFilter(["cog_SECRETKEY", "ghp_TOKEN42"]))
+    records: list[str] = []
+    handler.emit = lambda record: records.append(  # type: ignore[method-assign]
+        handler.format(record)
+    )
+    logger.addHandler(handler)
+    try:
+        logger.warning("key %s and token %s", "cog_SECRETKEY", "ghp_TOKEN42")
+        try:
+            raise ValueError("bad token ghp_TOKEN42")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    joined = "\n".join(records)
+    assert "cog_SECRETKEY" not in joined and "ghp_TOKEN42" not in joined
+    assert "key *** and token ***" in joined

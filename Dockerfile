@@ -1,5 +1,5 @@
-# The Action's container. Pinned tag (no digest) so security patches of the same
-# Python release arrive with a deliberate bump.
+# The Action's container. Pinned to a full Python release tag (no digest): moving to a
+# newer patch release is a deliberate edit of this line.
 FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,9 +14,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Runtime dependencies only (the ranges come from pyproject.toml; no dev extras).
+# The sources go once installed: /app is on sys.path (the entrypoint's folder) and
+# must not shadow the installed package, whose bytecode pip compiled at install time.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . && rm -rf bot build ./*.egg-info
 
 COPY entrypoint.py ./
 

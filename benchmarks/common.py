@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,6 +176,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="also print the figures as one JSON line"
     )
+    parser.add_argument(
+        "--logs", type=Path, metavar="DIR", help="keep the logs of the processes started here"
+    )
     return parser
 
 
@@ -198,13 +202,15 @@ def exit_on_sigterm() -> None:
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a child: ours, the repo root importable, unbuffered output."""
-    env = dict(os.environ)
-    path = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + path if path else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    for name in ("REDIS_URL",):  # the benchmarks measure the embedded default
-        env.pop(name, None)
+    """A clean environment plus `extra`: a developer's real keys, App settings or
+    REDIS_URL never reach the processes under test (they measure the embedded default)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     env.update(extra or {})
     return env
 
@@ -281,6 +287,15 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(proc.pid, sig)  # the group id is the child's pid (start_new_session)
 
 
+_KEEP_LOGS: list[Path] = []
+
+
+def keep_logs_in(directory: Path) -> None:
+    """Copy the children's logs (service, worker, stack) there when a workspace ends."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _KEEP_LOGS[:] = [directory]
+
+
 @contextmanager
 def workspace(prefix: str) -> Iterator[tuple[Path, Processes]]:
     """A temp dir and the children started in it; both gone when the block ends."""
@@ -291,6 +306,10 @@ def workspace(prefix: str) -> Iterator[tuple[Path, Processes]]:
             yield Path(tmp), procs
         finally:
             procs.close()
+            for target in _KEEP_LOGS:
+                stamp = time.strftime("%H%M%S")
+                for log in Path(tmp).glob("*.log"):
+                    shutil.copy(log, target / f"{prefix}-{stamp}-{log.name}")
 
 
 def free_port() -> int:
@@ -340,6 +359,8 @@ class StackInfo:
     github_token: str
     bot_login: str
     repo: str
+    # (comment id, issue number) of the trigger comments seeded in the fake
+    comments: tuple[tuple[int, int], ...] = ()
 
     @property
     def emulator_url(self) -> str:
@@ -362,15 +383,20 @@ def start_stack(
     procs: Processes,
     *,
     issues: Sequence[int] = (7,),
+    comments_per_issue: int = 0,
     writers: Sequence[str] = ("octocat",),
     scenario: str = "finish",
     request_log_limit: int = 10_000,
     timeout: float = 30.0,
 ) -> tuple[StackInfo, subprocess.Popen[bytes]]:
     """The Devin emulator and the GitHub fake (tests/support/stack.py) in a child process,
-    so their request handling does not share our GIL with the load generator."""
+    so their request handling does not share our GIL with the load generator.
+
+    `comments_per_issue` `/devin` comments by the first writer are seeded on each issue,
+    round-robin, so that deliveries can name comments that exist."""
     spec = {
         "issues": list(issues),
+        "comments_per_issue": comments_per_issue,
         "writers": list(writers),
         "scenario": scenario,
         "request_log_limit": request_log_limit,
@@ -386,8 +412,9 @@ def start_stack(
     if not line:
         procs.stop(proc)
         raise RuntimeError("the stack process did not start:\n" + procs.log_tail(proc))
-    info = StackInfo(**json.loads(line))
-    return info, proc
+    data = json.loads(line)
+    data["comments"] = tuple((int(c), int(n)) for c, n in data.get("comments", ()))
+    return StackInfo(**data), proc
 
 
 def _readline(stream: Any, timeout: float) -> str:
@@ -410,10 +437,18 @@ def _serve_stack(spec: Mapping[str, Any]) -> None:
     with running_stack(config) as stack:
         for number in spec.get("issues", []):
             stack.github.add_issue(stack.repo, int(number), title=f"Benchmark issue {number}")
-        for login in spec.get("writers", []):
+        writers = [str(w) for w in spec.get("writers", [])]
+        for login in writers:
             stack.allow(login, "write")
+        comments: list[tuple[int, int]] = []
+        for _ in range(int(spec.get("comments_per_issue", 0))):
+            for number in spec.get("issues", []):
+                body = "/devin fix the flaky test"
+                c = stack.github.add_comment(stack.repo, int(number), body, user=writers[0])
+                comments.append((c.id, int(number)))
         stack.use_scenario(str(spec.get("scenario", "finish")))
         info = {
+            "comments": comments,
             "devin_url": stack.devin_url,
             "github_url": stack.github_url,
             "devin_key": stack.devin_key,

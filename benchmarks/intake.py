@@ -27,11 +27,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
+import itertools
 import json
 import math
+import re
+import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,9 +46,13 @@ from benchmarks.common import (
     LoadResult,
     Processes,
     Report,
+    RequestMaker,
+    Spread,
+    StackInfo,
     base_parser,
     finish,
     free_port,
+    keep_logs_in,
     ms,
     run_load,
     start_stack,
@@ -55,8 +62,9 @@ from benchmarks.common import (
 
 P99_TARGET_MS = 25.0
 RATIO_TARGET = 0.60
-ISSUES = tuple(range(1, 21))  # triggers spread over 20 threads (jobs of one thread queue up)
-COMMENT_ID_BASE = 5_000_000_000
+ISSUES = tuple(range(1, 251))  # triggers rotate over 250 threads (jobs of one thread queue up)
+COMMENTS_PER_ISSUE = 20  # 5,000 existing trigger comments; more triggers reuse them
+COMMENT_ID_BASE = 5_000_000_000  # ids of the ignored comments (never looked up)
 _ID_SENTINEL = "918273645501"
 _NUMBER_SENTINEL = "8765431"
 
@@ -70,10 +78,8 @@ class Template:
     event: str
     text: str  # JSON with sentinels for the comment id and the issue number
 
-    def body(self, i: int) -> bytes:
-        # Mixed, not i % 20: triggers come every k-th request and would hit k threads only.
-        number = ISSUES[(i * 2654435761 >> 8) % len(ISSUES)]
-        text = self.text.replace(_ID_SENTINEL, str(COMMENT_ID_BASE + i), 1)
+    def body(self, comment_id: int, number: int) -> bytes:
+        text = self.text.replace(_ID_SENTINEL, str(comment_id), 1)
         return text.replace(_NUMBER_SENTINEL, str(number), 1).encode()
 
 
@@ -100,16 +106,29 @@ def templates() -> tuple[Template, list[Template]]:
     return trigger, ignored
 
 
-def delivery_maker(trigger_share: float) -> Callable[[int], tuple[bytes, Mapping[str, str]]]:
-    """Request i of the mix: signed body and GitHub's headers, a fresh delivery id each."""
+def delivery_maker(
+    trigger_share: float, comments: Sequence[tuple[int, int]]
+) -> Callable[[int], tuple[bytes, Mapping[str, str]]]:
+    """Request i of the mix: signed body and GitHub's headers, a fresh delivery id each.
+
+    Triggers name the seeded `comments` (id, issue) in turn; ignored events get ids of
+    their own."""
     from bot.intake import signature
 
     trigger, ignored = templates()
+    lock = threading.Lock()
+    taken = itertools.count()
 
     def make(i: int) -> tuple[bytes, Mapping[str, str]]:
         is_trigger = math.floor((i + 1) * trigger_share) > math.floor(i * trigger_share)
-        t = trigger if is_trigger else ignored[i % len(ignored)]
-        body = t.body(i)
+        if is_trigger and comments:
+            with lock:
+                comment_id, number = comments[next(taken) % len(comments)]
+            t = trigger
+        else:
+            t = trigger if is_trigger else ignored[i % len(ignored)]
+            comment_id, number = COMMENT_ID_BASE + i, ISSUES[i % len(ISSUES)]
+        body = t.body(comment_id, number)
         return body, {
             "Content-Type": "application/json",
             "User-Agent": "GitHub-Hookshot/benchmark",
@@ -145,7 +164,7 @@ def create_bare_app() -> Any:
 
 def serve_bare(host: str, port: int, workers: int) -> None:
     """gunicorn with the service's own options (bot.service_cli.gunicorn_options)."""
-    from gunicorn.app.base import BaseApplication
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
     from bot.service_cli import gunicorn_options
 
@@ -186,8 +205,16 @@ class IntakeConfig:
         return self.duration / self.rounds
 
 
-def start_servers(tmp: Path, procs: Processes, cfg: IntakeConfig) -> tuple[str, str, Any, str]:
-    stack, _ = start_stack(procs, issues=ISSUES, writers=("octocat",), scenario="finish")
+def start_servers(
+    tmp: Path, procs: Processes, cfg: IntakeConfig
+) -> tuple[str, str, StackInfo, str]:
+    stack, _ = start_stack(
+        procs,
+        issues=ISSUES,
+        comments_per_issue=COMMENTS_PER_ISSUE,
+        writers=("octocat",),
+        scenario="finish",
+    )
     db_url = f"sqlite:///{tmp / 'devin-bridge.db'}"
     service_port, bare_port = free_port(), free_port()
     service = procs.start(
@@ -226,8 +253,9 @@ def start_servers(tmp: Path, procs: Processes, cfg: IntakeConfig) -> tuple[str, 
     return service_url, bare_url, stack, db_url
 
 
-def load(url: str, cfg: IntakeConfig, *, rate: float | None, first: int) -> LoadResult:
-    make = delivery_maker(cfg.trigger_share)
+def load(
+    url: str, make: RequestMaker, cfg: IntakeConfig, *, rate: float | None, first: int
+) -> LoadResult:
     return run_load(
         url + "/webhook",
         make,
@@ -253,11 +281,14 @@ def run(cfg: IntakeConfig) -> Report:
     figures: dict[str, Any] = {"config": asdict(cfg)}
     with workspace("intake") as (tmp, procs):
         service_url, bare_url, stack, db_url = start_servers(tmp, procs, cfg)
+        urls = (bare_url, service_url)
         offset = 0
+        # One maker per server: each walks the seeded trigger comments on its own.
+        makers = {url: delivery_maker(cfg.trigger_share, stack.comments) for url in urls}
 
         def phase(url: str, rate: float | None) -> LoadResult:
             nonlocal offset
-            result = load(url, cfg, rate=rate, first=offset)
+            result = load(url, makers[url], cfg, rate=rate, first=offset)
             offset += sum(result.statuses.values()) + 1
             return result
 
@@ -271,20 +302,21 @@ def run(cfg: IntakeConfig) -> Report:
                 service.append(phase(service_url, rate))
             return LoadResult.merge(bare), LoadResult.merge(service)
 
-        for url in (bare_url, service_url):  # warm-up: imports, connections, caches
+        for n, url in enumerate(urls):  # warm-up: imports, connections, caches
             run_load(
                 url + "/webhook",
-                delivery_maker(cfg.trigger_share),
+                makers[url],
                 concurrency=cfg.concurrency,
                 max_requests=cfg.warmup,
                 duration=cfg.slice_s,
-                first_index=10**8 + (0 if url == bare_url else 10**7),
+                first_index=10**8 + n * 10**7,
             )
         bare_sat, service_sat = interleaved(None)
         rate = cfg.rate or max(10.0, round(service_sat.throughput / 2.0))
         bare_paced, service_paced = interleaved(rate)
         background = _background_state(stack, db_url, cfg.drain)
         statuses = Counter(service_sat.statuses) + Counter(service_paced.statuses)
+        in_app = _in_app_times(tmp / "service.log")
 
     ratio = service_sat.throughput / bare_sat.throughput if bare_sat.throughput else math.nan
     sp = service_paced.spread
@@ -298,6 +330,12 @@ def run(cfg: IntakeConfig) -> Report:
     report.add(f"bare    saturated ({cfg.concurrency} clients)", describe(bare_sat))
     report.add(f"service paced {rate:.0f} req/s", describe(service_paced))
     report.add(f"bare    paced {rate:.0f} req/s", describe(bare_paced))
+    if in_app.count:
+        report.add(
+            "service in-app handling",
+            f"p50 {ms(in_app.p50)}  p99 {ms(in_app.p99)}  max {ms(in_app.max)}  "
+            f"(verify, classify, record: from its log, {in_app.count} deliveries)",
+        )
     report.add("service answers", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
     report.add("background work", background["summary"])
     report.check("paced p99", ms(sp.p99), f"< {P99_TARGET_MS:.0f} ms", sp.p99 < P99_TARGET_MS)
@@ -319,6 +357,7 @@ def run(cfg: IntakeConfig) -> Report:
             "service_paced": _figures(service_paced),
             "bare_paced": _figures(bare_paced),
             "service_statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "service_in_app_ms": in_app.as_dict(),
             "background": background,
         }
     )
@@ -336,7 +375,20 @@ def _figures(result: LoadResult) -> dict[str, Any]:
     }
 
 
-def _background_state(stack: Any, db_url: str, drain: float) -> dict[str, Any]:
+_ACCEPT_LINE = re.compile(r"devin_bridge\.webhook: delivery .*\((\d+(?:\.\d+)?) ms\)\s*$")
+
+
+def _in_app_times(log: Path) -> Spread:
+    """The time the service itself reports per delivery (its INFO line), if it logs one."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return Spread.of([])
+    found = (_ACCEPT_LINE.search(line) for line in text.splitlines())
+    return Spread.of([float(m.group(1)) for m in found if m])
+
+
+def _background_state(stack: StackInfo, db_url: str, drain: float) -> dict[str, Any]:
     """What the service's background worker did meanwhile (jobs run, sessions created)."""
     import time
 
@@ -387,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         serve_bare(b.host, b.port, b.workers)
         return 0
     args = parse(args_list)
+    if args.logs:
+        keep_logs_in(args.logs)
     cfg = IntakeConfig(
         duration=1.5 if args.quick else args.duration,
         rounds=1 if args.quick else max(1, args.rounds),

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.common import Report, base_parser, finish, logging_quiet
+from benchmarks.common import Report, base_parser, finish, keep_logs_in, logging_quiet
 
 INTERVAL = 10.0  # DEVIN_BRIDGE_POLL_INTERVAL, the service default
 FIXED_LOOP_PER_HOUR = 3600.0 / INTERVAL  # the docs' "poll every 10 seconds" loop
@@ -96,8 +96,11 @@ class Run:
     repeated_bodies: int = 0  # consecutive comment versions that show the same thing
 
     def gets(self, start: float = 0.0, end: float = math.inf, *, session_only: bool = True) -> int:
-        idx = 1 if session_only else 2
-        return sum(t[idx] for t in self.ticks if start <= t[0] < end)
+        return sum(
+            (gets if session_only else requests)
+            for t, gets, requests in self.ticks
+            if start <= t < end
+        )
 
     def per_hour(self, start: float, end: float, *, session_only: bool = True) -> float:
         span = (end - start) / 3600.0
@@ -113,8 +116,8 @@ def replay(
 ) -> Run:
     """Play the script once against a fresh emulator and fake, polling by `policy`."""
     from bot import poller, tracker
+    from bot.emulator import NewSession
     from bot.emulator.config import EmulatorConfig
-    from bot.emulator.state import NewSession
     from tests.support.stack import running_stack
 
     start = float(int(time.time()))
@@ -296,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         "--ending", choices=tuple(ENDINGS), action="append", help="only this script (repeatable)"
     )
     args = parser.parse_args(argv)
+    if args.logs:
+        keep_logs_in(args.logs)
     endings = tuple(args.ending or ENDINGS)
     if args.quick:
         report = run(hours=0.5, endings=endings[:1])

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 
 from benchmarks import intake, polling_economy, scale
-from benchmarks.common import Check, Report, base_parser, machine, print_checks
+from benchmarks.common import Check, Report, base_parser, keep_logs_in, machine, print_checks
 
 
 def plan(quick: bool) -> list[tuple[str, Callable[[], Report]]]:
@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=NAMES, action="append", help="run just this one")
     args = parser.parse_args(argv)
+    if args.logs:
+        keep_logs_in(args.logs)
     reports: list[Report] = []
     failures: list[str] = []
     started = time.monotonic()

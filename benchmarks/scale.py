@@ -11,6 +11,10 @@ actual GET time - due time, is read from the emulator's request log for every po
 in the measurement window (whenever it fell due), plus the lag of every poll still
 overdue when the window closes.
 
+N = 1000, 500, 250 are tried largest first (or the --sessions given); the first N that
+keeps up ends the sweep, and a run that saturates the worker skips the sizes clearly
+above its measured capacity.
+
 Target: 1,000 sessions with max lag < 2 x interval.
 
     python benchmarks/scale.py [--sessions N] [--duration 20] [--interval 10] [--json]
@@ -40,12 +44,13 @@ from benchmarks.common import (
     Spread,
     base_parser,
     finish,
+    keep_logs_in,
     logging_quiet,
     secs,
     workspace,
 )
 
-DEFAULT_SWEEP = (250, 500, 1000)
+DEFAULT_SWEEP = (1000, 500, 250)
 TARGET_SESSIONS = 1000
 SESSION_ROUTE = "/v3/organizations/<org_id>/sessions/<devin_id>"
 KEEP_UP_SHARE = 0.95
@@ -131,7 +136,7 @@ def seed(stack: Any, db_url: str, n: int, interval: float) -> dict[str, float]:
 
     Returns each session's first due time (before the shift to the worker's start)."""
     from bot.comments import marker
-    from bot.emulator.state import NewSession
+    from bot.emulator import NewSession
     from bot.service_codec import dump
     from bot.store import NewJob, SessionRecord, Store
     from bot.tracker import TrackState
@@ -312,7 +317,14 @@ def run(cfg: ScaleConfig) -> Report:
     logging_quiet()
     report = Report(f"scale (one worker, poll interval {cfg.interval:g} s)")
     outcomes: list[Outcome] = []
-    for n in cfg.sessions:
+    skipped: list[int] = []
+    # Largest first: the first N that keeps up answers the question. A saturated run
+    # also tells the worker's capacity, so sizes clearly above it are not tried.
+    capacity = math.inf
+    for n in sorted(set(cfg.sessions), reverse=True):
+        if n > 0.9 * capacity:
+            skipped.append(n)
+            continue
         outcome = run_one(n, cfg)
         outcomes.append(outcome)
         lag = outcome.lag
@@ -321,10 +333,18 @@ def run(cfg: ScaleConfig) -> Report:
             f"lag p50 {secs(lag.p50)} p99 {secs(lag.p99)} max {secs(lag.max)}; "
             f"{outcome.achieved_rate:.1f} polls/s of {outcome.needed_rate:.1f} needed; "
             f"never polled {outcome.never_polled}; store max overdue "
-            f"{secs(outcome.store_lag_max)}  -> {'ok' if outcome.passed else 'TOO SLOW'}",
+            f"{secs(outcome.store_lag_max)}; seeded in {outcome.seed_s:.0f} s"
+            f"  -> {'ok' if outcome.passed else 'TOO SLOW'}",
         )
-        if not outcome.passed:
-            break  # more sessions will not do better
+        if outcome.passed:
+            break
+        if outcome.achieved_rate < KEEP_UP_SHARE * outcome.needed_rate:
+            capacity = min(capacity, outcome.achieved_rate * cfg.interval)
+    if skipped:
+        report.add(
+            "not tried",
+            f"{', '.join(map(str, sorted(skipped)))} sessions (above the measured capacity)",
+        )
     passing = [o.sessions for o in outcomes if o.passed]
     best = max(passing) if passing else 0
     report.add(
@@ -349,6 +369,7 @@ def run(cfg: ScaleConfig) -> Report:
     report.figures = {
         "config": asdict(cfg),
         "largest_passing": best,
+        "not_tried": sorted(skipped),
         "capacity_polls_per_s": round(saturated[-1].achieved_rate, 2) if saturated else None,
         "runs": [
             {
@@ -377,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="measured window, s")
     parser.add_argument("--warmup", type=float, help="s before the window (default 1.2 x interval)")
     args = parser.parse_args(argv)
+    if args.logs:
+        keep_logs_in(args.logs)
     if args.quick:
         cfg = ScaleConfig(
             sessions=tuple(args.sessions or (20,)), interval=1.0, warmup=2.0, duration=3.0

@@ -238,7 +238,16 @@ def react(
     outputs = session_outputs(session, state=state, comment_id=comment_id, reason=reason)
     summary = _summary(session, track, deps, inputs, attachments=attachments, timed_out=timed_out)
     code = 1 if waited is not None and waited.cancelled else 0
-    return Report(code, outputs, summary, None, tuple(warnings))
+    return Report(code, outputs, summary, _config_problem(outcome, inputs), tuple(warnings))
+
+
+def _config_problem(outcome: Outcome, inputs: ActionInputs) -> str | None:
+    """The repository config's problem, which the handler notes on the status comment
+    (the session still ran, with the defaults)."""
+    note = outcome.track.note if outcome.track is not None else None
+    if note and note.startswith(f"{inputs.config_path} has problems"):
+        return note
+    return None
 
 
 def _handle(trigger: Trigger, deps: Deps, clock: Clock) -> Outcome:

@@ -88,7 +88,9 @@ def _routes(app: Flask, runtime: Runtime, limit: int) -> None:
             "background": runtime.background_running,
         }
         response = jsonify(body)
-        response.status_code = 200 if store_ok and queue_ok else 503
+        # Without the store nothing can be accepted; without Redis deliveries are still
+        # stored and handed to RQ once it is back, so the replica stays in rotation.
+        response.status_code = 200 if store_ok else 503
         return response
 
     @app.get("/metrics")

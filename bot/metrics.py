@@ -64,6 +64,10 @@ class Metrics:
         if status is None or status >= 400:
             self.inc(API_ERRORS, {"service": service, "status": code})
 
+    def api_error(self, service: str, status: int | None) -> None:
+        """A failure seen by the caller only (GitHubClient has no per-request hook)."""
+        self.inc(API_ERRORS, {"service": service, "status": str(status or "no_answer")})
+
     def devin_observer(self, method: str, route: str, status: int | None, seconds: float) -> None:
         """`DevinClient(observer=...)`: one count per HTTP attempt."""
         self.api_call("devin", status)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bot import polling, tracker
 from bot.devin_errors import DevinNotFound
 from bot.devin_models import Session
+from bot.github_models import GitHubError
 from bot.leases import LeaseKeeper
 from bot.metrics import TICKS, Metrics
 from bot.service_codec import CodecError, dump, load_track
@@ -169,6 +170,8 @@ class Poller:
             )
             return "done", False
         except Exception as err:
+            if self.metrics is not None and isinstance(err, GitHubError):
+                self.metrics.api_error("github", err.status)
             retry = retry_for(err, claim.errors + 1, self.poll_interval)
             if retry is None:
                 raise

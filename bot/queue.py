@@ -23,6 +23,7 @@ from typing import Protocol
 
 from bot import handlers
 from bot.events import Trigger
+from bot.github_models import GitHubError
 from bot.leases import LeaseKeeper
 from bot.metrics import JOBS, Metrics
 from bot.poller import Poller
@@ -130,6 +131,8 @@ class JobRunner:
         try:
             outcome = handlers.handle(trigger, deps, idempotency_key=claim.dedupe_key)
         except Exception as err:
+            if self.metrics is not None and isinstance(err, GitHubError):
+                self.metrics.api_error("github", err.status)
             retry = retry_for(err, claim.attempts, max(self.poll_interval, 1.0))
             if retry is None:
                 raise
@@ -159,7 +162,7 @@ class JobRunner:
 
     def _session_record(self, trigger: Trigger, outcome: handlers.Outcome) -> SessionRecord | None:
         track = outcome.track
-        if track is None:
+        if track is None or not track.session_id:
             return None
         session = outcome.session
         return SessionRecord(

@@ -180,6 +180,7 @@ def process_job(job_id: int) -> str:
     ctx = _require_context()
     claim = ctx.store.claim_job(int(job_id), ctx.owner, ctx.lease_s)
     if claim is None:
+        ctx.store.clear_dispatch(job_id=int(job_id))
         return "not runnable (done, leased or waiting behind its thread)"
     outcome = ctx.jobs.run(claim)
     if outcome.session_id:
@@ -191,5 +192,6 @@ def tick_session(session_id: str) -> str:
     ctx = _require_context()
     claim = ctx.store.claim_session(str(session_id), ctx.owner, ctx.lease_s)
     if claim is None:
+        ctx.store.clear_dispatch(session_id=str(session_id))
         return "not due or leased elsewhere"
     return ctx.poller.tick(claim).result

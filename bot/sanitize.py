@@ -106,7 +106,7 @@ def decode_numeric_entities(text: str) -> str:
         if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF or code == 0:
             return ""
         ch = chr(code)
-        if ch in "\t\n\r ":
+        if ch.isspace():
             return " "
         if _is_invisible(ch) or not ch.isprintable():
             return ""

@@ -14,13 +14,21 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import StaticPool
 
+from bot.store_engine import StoreError, make_engine, normalise_url, safe_url
+from bot.store_records import (
+    Accepted,
+    ClaimedJob,
+    ClaimedSession,
+    Lease,
+    NewJob,
+    SessionRecord,
+    TickWrite,
+)
 from bot.store_schema import (
     counters,
     deliveries,
@@ -32,171 +40,23 @@ from bot.store_schema import (
     threads,
 )
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+__all__ = [
+    "Accepted",
+    "ClaimedJob",
+    "ClaimedSession",
+    "Lease",
+    "NewJob",
+    "SessionRecord",
+    "Store",
+    "StoreError",
+    "TickWrite",
+    "canonical_labels",
+    "make_engine",
+    "normalise_url",
+    "safe_url",
+]
+
 UNFINISHED = ("queued", "running")
-
-
-class StoreError(Exception):
-    """The database URL is unusable or the store cannot be reached."""
-
-
-# --- values crossing the store boundary ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lease:
-    owner: str
-    version: int  # the fencing value: every write under this lease must match it
-    until: float
-
-
-@dataclass(frozen=True)
-class NewJob:
-    dedupe_key: str
-    kind: str
-    thread_key: str
-    payload: str  # JSON
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """What recording a delivery did: "seen" (GUID known), "recorded" (nothing to do),
-    "queued" (a new job) or "duplicate" (a job with the same dedupe key exists)."""
-
-    outcome: str
-    job_id: int | None = None
-
-
-@dataclass(frozen=True)
-class ClaimedJob:
-    id: int
-    dedupe_key: str
-    kind: str
-    thread_key: str
-    payload: str
-    delivery_id: str | None
-    attempts: int  # including this one
-    lease: Lease
-
-
-@dataclass(frozen=True)
-class ClaimedSession:
-    session_id: str
-    thread_key: str | None
-    repo: str
-    number: int | None
-    installation_id: int | None
-    comment_id: int | None
-    track: str  # JSON TrackState
-    status: str
-    errors: int
-    thread_closed: bool
-    created_at: float
-    lease: Lease
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    """A session as a trigger job leaves it (written with a fresh fencing version)."""
-
-    session_id: str
-    thread_key: str | None
-    repo: str
-    number: int | None
-    installation_id: int | None
-    comment_id: int | None
-    track: str
-    status: str
-    status_detail: str | None
-    state: str
-    next_poll_at: float
-
-
-@dataclass(frozen=True)
-class TickWrite:
-    track: str
-    status: str
-    status_detail: str | None
-    state: str
-    comment_id: int | None
-    next_poll_at: float
-    done: bool
-
-
-def normalise_url(url: str) -> str:
-    """Accept postgres:// and postgresql:// and use the psycopg (v3) driver for them."""
-    text = url.strip()
-    for prefix in ("postgres://", "postgresql://"):
-        if text.startswith(prefix):
-            return "postgresql+psycopg://" + text[len(prefix) :]
-    return text
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password hidden (for logs and /healthz)."""
-    try:
-        return sa.engine.make_url(normalise_url(url)).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "(unparseable DATABASE_URL)"
-
-
-def make_engine(url: str) -> sa.Engine:
-    try:
-        parsed = sa.engine.make_url(normalise_url(url))
-    except sa.exc.ArgumentError:
-        raise StoreError(
-            "DATABASE_URL is not a database URL; use e.g. sqlite:///devin-bridge.db or "
-            "postgresql://user@host/db"
-        ) from None
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return _sqlite_engine(parsed)
-    if backend == "postgresql":
-        if parsed.get_driver_name() != "psycopg":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        try:
-            return sa.create_engine(
-                parsed,
-                pool_pre_ping=True,
-                pool_size=5,
-                max_overflow=10,
-                pool_timeout=10,
-                connect_args={"connect_timeout": 5},
-            )
-        except ImportError:
-            raise StoreError(
-                "DATABASE_URL points at Postgres but psycopg is not installed; "
-                "install devin-bridge[scale]"
-            ) from None
-    raise StoreError(f"DATABASE_URL backend {backend!r} is not supported; use sqlite or postgresql")
-
-
-def _sqlite_engine(parsed: sa.URL) -> sa.Engine:
-    memory = parsed.database in (None, "", ":memory:")
-    engine = sa.create_engine(
-        parsed,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-        poolclass=StaticPool if memory else None,
-    )
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" hook below issue BEGIN (pysqlite's own is deferred).
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then
-        # writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 class Store:
@@ -825,6 +685,21 @@ class Store:
                 .returning(sessions.c.session_id)
             ).all()
         return sorted(int(r[0]) for r in marked_jobs), [r[0] for r in marked_sessions]
+
+    def clear_dispatch(self, *, job_id: int | None = None, session_id: str | None = None) -> None:
+        """A message found its row not runnable yet: let the dispatcher send it again
+        as soon as it is (instead of after the dispatch window)."""
+        with self._tx() as conn:
+            if job_id is not None:
+                conn.execute(
+                    sa.update(jobs).where(jobs.c.id == job_id).values(dispatched_until=None)
+                )
+            if session_id is not None:
+                conn.execute(
+                    sa.update(sessions)
+                    .where(sessions.c.session_id == session_id)
+                    .values(dispatched_until=None)
+                )
 
     def next_wakeup(self) -> float | None:
         """The earliest time a queued job or a live session becomes due (None: nothing)."""

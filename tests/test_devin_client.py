@@ -185,6 +185,13 @@ def test_identity_and_organizations(emu: Emulator, sleeps: Sleeps) -> None:
     assert client.api_host == emu.url.removeprefix("http://")
 
 
+def test_v3beta1_prefix_works_too(emu: Emulator, sleeps: Sleeps) -> None:
+    client = DevinClient(KEY, ORG, emu.url + "/v3beta1/", timeout=(1, 1), sleep=sleeps)
+    assert client.base_url == emu.url + "/v3beta1"
+    assert client.whoami().org_id == ORG
+    assert emu.log()[0]["path"] == "/v3beta1/self"
+
+
 def test_session_lifecycle_round_trip(emu: Emulator, sleeps: Sleeps) -> None:
     client = client_for(emu, sleeps)
     session = new_session(
@@ -280,8 +287,9 @@ def test_knowledge_notes_round_trip(emu: Emulator, sleeps: Sleeps) -> None:
     deleted = client.delete_note(note.note_id)
     assert deleted is not None and deleted.note_id == note.note_id
     assert list(client.iter_notes()) == []
-    with pytest.raises(DevinNotFound):
+    with pytest.raises(DevinNotFound) as caught:
         client.get_note(note.note_id)
+    assert_no_secret(caught.value, client)
 
 
 def test_playbooks_round_trip(emu: Emulator, sleeps: Sleeps) -> None:
@@ -721,14 +729,17 @@ def test_usage_suspended_session_refuses_messages(emu: Emulator, sleeps: Sleeps)
     emu.scenario("usage_limit")
     client = client_for(emu, sleeps)
     session = new_session(client)
-    while not (session := client.get_session(session.session_id)).is_settled:
-        pass
+    for _ in range(10):
+        session = client.get_session(session.session_id)
+        if session.is_settled:
+            break
     assert session.blocked_by_usage
     assert session.state() == "suspended"
     with pytest.raises(DevinBadRequest) as caught:
         client.send_message(session.session_id, "continue")
     assert caught.value.status == 409
     assert "usage_limit_exceeded" in str(caught.value)
+    assert_no_secret(caught.value, client)
 
 
 def test_non_json_success_points_at_the_api_url(emu: Emulator, sleeps: Sleeps) -> None:

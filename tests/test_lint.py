@@ -57,10 +57,15 @@ CONTRACT_OUTPUTS = [
 ]
 
 
-def tool(name: str) -> str:
-    """The venv's copy of a linter (else one on PATH); skip without it, fail under CI."""
+def find(name: str) -> str | None:
+    """The venv's copy of a tool, else one on PATH."""
     candidate = Path(sys.executable).parent / name
-    found = str(candidate) if candidate.is_file() else shutil.which(name)
+    return str(candidate) if candidate.is_file() else shutil.which(name)
+
+
+def tool(name: str) -> str:
+    """A linter the project installs; skip without it, fail under CI."""
+    found = find(name)
     if found:
         return found
     if os.environ.get("CI") == "true":
@@ -84,12 +89,10 @@ def test_hadolint_passes() -> None:
 
 
 def test_actionlint_passes_on_ci_and_example_workflows() -> None:
+    # actionlint also checks run: scripts with shellcheck and pyflakes where installed
+    # (an empty path turns a check off).
     args = [tool("actionlint")]
-    # actionlint runs shellcheck/pyflakes on scripts when they are installed.
-    if not shutil.which("shellcheck"):
-        args.append("-shellcheck=")
-    if not shutil.which("pyflakes"):
-        args.append("-pyflakes=")
+    args += [f"-shellcheck={find('shellcheck') or ''}", f"-pyflakes={find('pyflakes') or ''}"]
     assert WORKFLOWS and EXAMPLES
     files = [str(p.relative_to(ROOT)) for p in (*WORKFLOWS, *EXAMPLES)]
     result = run([*args, *files])

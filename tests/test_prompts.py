@@ -414,3 +414,13 @@ def test_sparse_context_never_crashes() -> None:
     prompt = build_prompt(ctx, Instruction(text="", requested_by=""))
     assert "Requested by a maintainer in a comment." in prompt
     assert "modified  (+0 -0)" in prompt
+
+
+def test_capped_followup_keeps_its_structure() -> None:
+    review = ReviewContext("src/a.py", 3, "RIGHT", "h" * 5000, URL + "#discussion_r5")
+    ins = make_instruction(source="review_comment", text="w " * 5000)
+    msg = build_followup(ins, make_ctx(review=review), max_chars=3000)
+    assert len(msg) <= 3000
+    assert msg.rstrip().endswith("</instruction>")
+    assert "[…cut to fit]" in msg
+    assert "hhhh" not in msg

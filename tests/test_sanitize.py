@@ -43,6 +43,7 @@ GHP = "ghp_" + "A1b2" * 9
         ("a&#8203;b&#x200B;c&#xfeff;d", "abcd"),
         ("&#60;!-- hidden --&#62;shown", "shown"),
         ("&#65;&#x42;", "AB"),
+        ("a&#160;b&#10;c&#128512;", "a b c\U0001f600"),
         # hidden attributes in raw HTML
         ('<img src="a.png" alt="do evil">', '<img src="a.png">'),
         ("<img src=a.png title='t' data-x=1 data-long-name=\"v\">", "<img src=a.png>"),

@@ -162,27 +162,33 @@ def create_bare_app() -> Any:
     return app
 
 
-def serve_bare(host: str, port: int, workers: int) -> None:
-    """gunicorn with the service's own options (bot.service_cli.gunicorn_options)."""
+def serve_plain(kind: str, host: str, port: int, workers: int) -> None:
+    """gunicorn with the service's own options (bot.service_cli.gunicorn_options) but
+    without its background-worker hooks, serving the bare endpoint ("bare") or the
+    service's app alone ("app-only": intake without any background work)."""
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
     from bot.service_cli import gunicorn_options
 
     options = gunicorn_options(host, port, workers)
-    for hook in ("post_worker_init", "worker_exit"):  # the service's background worker
+    for hook in ("post_worker_init", "worker_exit"):
         options.pop(hook, None)
-    options["proc_name"] = "bare-webhook"
+    options["proc_name"] = f"benchmark-{kind}"
 
-    class Bare(BaseApplication):  # type: ignore[misc]
+    class Plain(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in options.items():
                 if key in self.cfg.settings and value is not None:
                     self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_bare_app()
+            if kind == "bare":
+                return create_bare_app()
+            from bot.app import create_app
 
-    Bare().run()
+            return create_app()  # settings from this process's environment
+
+    Plain().run()
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -199,6 +205,7 @@ class IntakeConfig:
     trigger_share: float
     warmup: int
     drain: float
+    background: bool = True  # False: the app alone, no in-process worker (diagnosis)
 
     @property
     def slice_s(self) -> float:
@@ -217,13 +224,12 @@ def start_servers(
     )
     db_url = f"sqlite:///{tmp / 'devin-bridge.db'}"
     service_port, bare_port = free_port(), free_port()
+    command = ["-m", "bot", "serve"] if cfg.background else ["-m", "benchmarks.intake", "app-only"]
     service = procs.start(
         "service",
         [
             PYTHON,
-            "-m",
-            "bot",
-            "serve",
+            *command,
             "--host",
             "127.0.0.1",
             "--port",
@@ -277,7 +283,10 @@ def describe(result: LoadResult) -> str:
 
 
 def run(cfg: IntakeConfig) -> Report:
-    report = Report("intake (signed deliveries, loopback, gunicorn)")
+    title = "intake (signed deliveries, loopback, gunicorn)"
+    if not cfg.background:
+        title += " - app only, NO background worker"
+    report = Report(title)
     figures: dict[str, Any] = {"config": asdict(cfg)}
     with workspace("intake") as (tmp, procs):
         service_url, bare_url, stack, db_url = start_servers(tmp, procs, cfg)
@@ -425,18 +434,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--trigger-share", type=float, default=0.2, help="share of /devin comments (0..1)"
     )
+    parser.add_argument(
+        "--no-background",
+        action="store_true",
+        help="serve the app without its in-process worker (to see what background work costs)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
-    if args_list[:1] == ["bare"]:
-        bare = argparse.ArgumentParser(prog="intake.py bare")
-        bare.add_argument("--host", default="127.0.0.1")
-        bare.add_argument("--port", type=int, required=True)
-        bare.add_argument("--workers", type=int, default=2)
-        b = bare.parse_args(args_list[1:])
-        serve_bare(b.host, b.port, b.workers)
+    if args_list[:1] in (["bare"], ["app-only"]):
+        plain = argparse.ArgumentParser(prog=f"intake.py {args_list[0]}")
+        plain.add_argument("--host", default="127.0.0.1")
+        plain.add_argument("--port", type=int, required=True)
+        plain.add_argument("--workers", type=int, default=2)
+        b = plain.parse_args(args_list[1:])
+        serve_plain(args_list[0], b.host, b.port, b.workers)
         return 0
     args = parse(args_list)
     if args.logs:
@@ -451,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         trigger_share=min(1.0, max(0.0, args.trigger_share)),
         warmup=20 if args.quick else 300,
         drain=0.5 if args.quick else 2.0,
+        background=not args.no_background,
     )
     return finish(run(cfg), as_json=args.json)
 

@@ -30,6 +30,7 @@ if __package__ in (None, ""):
 
 import math
 import random
+import shlex
 import threading
 import time
 from collections import defaultdict
@@ -62,6 +63,8 @@ class ScaleConfig:
     interval: float
     warmup: float
     duration: float
+    # The worker to measure; default `python -m bot worker` (override for experiments).
+    worker_command: tuple[str, ...] = ()
 
 
 @dataclass
@@ -108,7 +111,8 @@ def run_one(n: int, cfg: ScaleConfig) -> Outcome:
         shift = time.time() - min(seeded_due.values())
         _shift_due(db_url, shift)
         due0 = {sid: t + shift for sid, t in seeded_due.items()}
-        worker = procs.start("worker", [PYTHON, "-m", "bot", "worker"], env=env)
+        command = list(cfg.worker_command) or [PYTHON, "-m", "bot", "worker"]
+        worker = procs.start("worker", command, env=env)
         window_start = time.time() + cfg.warmup
         window_end = window_start + cfg.duration
         sampler = StoreSampler(db_url, window_start)
@@ -397,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=10.0, help="poll interval, s")
     parser.add_argument("--duration", type=float, default=20.0, help="measured window, s")
     parser.add_argument("--warmup", type=float, help="s before the window (default 1.2 x interval)")
+    parser.add_argument(
+        "--worker-command",
+        metavar="CMD",
+        help="measure this worker command instead of `python -m bot worker` (experiments)",
+    )
     args = parser.parse_args(argv)
     if args.logs:
         keep_logs_in(args.logs)
@@ -410,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             interval=args.interval,
             warmup=args.warmup if args.warmup is not None else 1.2 * args.interval,
             duration=args.duration,
+            worker_command=tuple(shlex.split(args.worker_command or "")),
         )
     return finish(run(cfg), as_json=args.json)
 

@@ -6,7 +6,8 @@ slow work (GitHub and Devin calls) runs in the background from the job it record
 
 `create_app` does no background work by itself: `devin-bridge serve` starts the
 in-process worker in each gunicorn worker after fork (post_worker_init). Under plain
-gunicorn, run `devin-bridge worker` next to it (or pass `background=True`).
+gunicorn use `-c python:bot.gunicorn_conf` for the same, or run `devin-bridge worker`
+next to it. (`background=True` starts it at once: only without --preload.)
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def create_app(
     """The WSGI app. Reads the environment (through Settings) only when `settings` is None."""
     if settings is None:
         settings = Settings.from_env(os.environ)
+    if not logging.getLogger().handlers:  # plain gunicorn: nobody configured logging
+        service_logging.configure(settings.secrets())
     service_logging.install_filter(settings.secrets())
     runtime = Runtime.build(settings, store=store, queue=queue, metrics=metrics, factory=factory)
     limit = max_body_bytes or int(getattr(settings, "max_body_bytes", 0) or intake.MAX_BODY_BYTES)

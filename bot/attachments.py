@@ -139,9 +139,10 @@ def safe_filename(name: str, taken: set[str] | None = None) -> str:
     base = unicodedata.normalize("NFKC", name).replace("\\", "/").split("/")[-1]
     base = _UNSAFE.sub("_", base).strip(" .") or "attachment"
     if len(base) > _MAX_NAME:
-        stem, dot, ext = base.rpartition(".")
+        # Cut the stem, keep a short extension, and never end in a dot or space.
+        _, dot, ext = base.rpartition(".")
         keep = dot + ext if dot and len(ext) <= 10 else ""
-        base = (base[: _MAX_NAME - len(keep)].rstrip(" .") + keep) if keep else base[:_MAX_NAME]
+        base = base[: _MAX_NAME - len(keep)].rstrip(" .") + keep
         base = base.rstrip(" .") or "attachment"
     if taken is None:
         return base

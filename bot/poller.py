@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import polling, tracker
-from bot.devin_errors import DevinNotFound
+from bot.devin_errors import DevinError, DevinNotFound
 from bot.devin_models import Session
 from bot.github_models import GitHubError
 from bot.leases import LeaseKeeper
@@ -29,6 +29,7 @@ log = logging.getLogger("devin_bridge.poller")
 # A session stopped by a closed issue or merged PR has to look settled for this many
 # unchanged polls, so a follow-up comment on a closed thread is still picked up.
 SETTLED_POLLS_BEFORE_CLOSE = 1
+NOT_FOUND_LIMIT = 5
 
 
 @dataclass(frozen=True)
@@ -138,53 +139,13 @@ class Poller:
             log.error(
                 "session %s has an unreadable state (%s); no longer polled", claim.session_id, err
             )
-            self.store.finish_tick(
-                claim,
-                TickWrite(
-                    track=claim.track,
-                    status=claim.status,
-                    status_detail=None,
-                    state="failed",
-                    comment_id=None,
-                    next_poll_at=now,
-                    done=True,
-                ),
-            )
+            self._give_up(claim, now)
             return "done", False
-        deps = self.factory.deps(claim.repo, claim.installation_id)
         try:
+            deps = self.factory.deps(claim.repo, claim.installation_id)
             result = tracker.tick(state, deps)
-        except DevinNotFound:
-            log.warning("session %s no longer exists at Devin; no longer polled", claim.session_id)
-            self.store.finish_tick(
-                claim,
-                TickWrite(
-                    track=claim.track,
-                    status=claim.status,
-                    status_detail=None,
-                    state="failed",
-                    comment_id=None,
-                    next_poll_at=now,
-                    done=True,
-                ),
-            )
-            return "done", False
         except Exception as err:
-            if self.metrics is not None and isinstance(err, GitHubError):
-                self.metrics.api_error("github", err.status)
-            retry = retry_for(err, claim.errors + 1, self.poll_interval)
-            if retry is None:
-                raise
-            log.warning(
-                "tick of session %s postponed %.1f s: %s",
-                claim.session_id,
-                retry.delay,
-                retry.reason,
-            )
-            self.store.release_session(
-                claim, next_poll_at=self.clock() + retry.delay, error=retry.reason
-            )
-            return ("rate_limited" if retry.rate_limited else "unavailable"), False
+            return self._failed(claim, err), False
         session = result.session
         closed_and_idle = (
             claim.thread_closed
@@ -219,3 +180,45 @@ class Poller:
             )
             return "fenced", result.edited
         return ("done" if done else "stored"), result.edited
+
+    def _failed(self, claim: ClaimedSession, err: Exception) -> str:
+        """Put the session back for later; give up only on one Devin keeps not finding."""
+        if self.metrics is not None and isinstance(err, GitHubError):
+            self.metrics.api_error("github", err.status)
+        retry = retry_for(err, claim.errors + 1, self.poll_interval)
+        if retry is not None:
+            log.warning(
+                "tick of session %s postponed %.1f s: %s",
+                claim.session_id,
+                retry.delay,
+                retry.reason,
+            )
+            self.store.release_session(
+                claim, next_poll_at=self.clock() + retry.delay, error=retry.reason
+            )
+            return "rate_limited" if retry.rate_limited else "unavailable"
+        if not isinstance(err, DevinError | GitHubError):
+            raise err
+        if isinstance(err, DevinNotFound) and claim.errors + 1 >= NOT_FOUND_LIMIT:
+            # Several 404s in a row, not one: a wrong DEVIN_ORG_ID must not end them all.
+            log.warning("session %s no longer exists at Devin; no longer polled", claim.session_id)
+            self._give_up(claim, self.clock())
+            return "done"
+        delay = backoff(claim.errors + 1, max(self.poll_interval, 1.0))
+        log.warning("tick of session %s failed (retry in %.0f s): %s", claim.session_id, delay, err)
+        self.store.release_session(claim, next_poll_at=self.clock() + delay, error=str(err))
+        return "error"
+
+    def _give_up(self, claim: ClaimedSession, now: float) -> None:
+        self.store.finish_tick(
+            claim,
+            TickWrite(
+                track=claim.track,
+                status=claim.status,
+                status_detail=None,
+                state="failed",
+                comment_id=None,
+                next_poll_at=now,
+                done=True,
+            ),
+        )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import handlers
+from bot.devin_errors import DevinError
 from bot.events import Trigger
 from bot.github_models import GitHubError
 from bot.leases import LeaseKeeper
@@ -120,20 +121,25 @@ class JobRunner:
             log.error("job %d has an unreadable trigger: %s", claim.id, err)
             self.store.fail_job(claim, error=str(err))
             return JobResult("failed")
-        deps = self.factory.deps(
-            trigger.repo, trigger.installation_id, delivery_id=claim.delivery_id
-        )
-        bot = deps.bot_login
+        bot = self.factory.bot_login()
         if bot and trigger.sender.login.lower() == bot.lower():
             # The intake may not have known the bot's login yet.
             self.store.finish_job(claim, result="ignored", error="the bridge's own event")
             return JobResult("ignored")
         try:
+            deps = self.factory.deps(
+                trigger.repo, trigger.installation_id, delivery_id=claim.delivery_id
+            )
             outcome = handlers.handle(trigger, deps, idempotency_key=claim.dedupe_key)
         except Exception as err:
             if self.metrics is not None and isinstance(err, GitHubError):
                 self.metrics.api_error("github", err.status)
             retry = retry_for(err, claim.attempts, max(self.poll_interval, 1.0))
+            if retry is None and isinstance(err, DevinError | GitHubError):
+                # Before `handle` could run (e.g. the App is not installed on the repo).
+                log.warning("job %d failed: %s", claim.id, err)
+                self.store.fail_job(claim, error=str(err))
+                return JobResult("failed")
             if retry is None:
                 raise
             if claim.attempts >= MAX_ATTEMPTS:

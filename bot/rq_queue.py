@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.poller import Poller
 from bot.queue import Housekeeping, JobRunner, Leadership
@@ -31,6 +32,16 @@ RQ_JOB_TIMEOUT = 300  # seconds; a unit takes seconds, this only catches a hung 
 
 class QueueUnavailable(Exception):
     """Redis cannot be reached or RQ is not installed."""
+
+
+def safe_redis_url(url: str) -> str:
+    """REDIS_URL without its password (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def queue_namespace(database_url: str) -> str:

@@ -33,6 +33,8 @@ def serve(args: argparse.Namespace) -> int:
     service_logging.configure(settings.secrets())
     if not _prepare_store(settings):
         return EXIT_ERROR
+    if settings.redis_url and not _check_queue(settings, required=False):
+        return EXIT_USAGE
     # Import the code (not the app) before forking, so a worker boots, or is replaced
     # after a crash, in a fraction of the time. No thread or connection exists yet.
     import bot.app  # noqa: F401
@@ -71,8 +73,8 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
         "preload_app": False,
         # gunicorn >= 25 opens a control socket at a fixed path; two services would clash.
         "control_socket_disable": True,
-        "post_worker_init": _post_worker_init,
-        "worker_exit": _worker_exit,
+        "post_worker_init": post_worker_init_hook,
+        "worker_exit": worker_exit_hook,
     }
 
 
@@ -82,13 +84,13 @@ def _create_app(settings: Settings) -> Any:
     return create_app(settings)
 
 
-def _post_worker_init(worker: Any) -> None:
+def post_worker_init_hook(worker: Any) -> None:
     from bot.app import runtime_of
 
     runtime_of(worker.wsgi).start_background()
 
 
-def _worker_exit(server: Any, worker: Any) -> None:
+def worker_exit_hook(server: Any, worker: Any) -> None:
     from bot.app import runtime_of
 
     app = getattr(worker, "wsgi", None)
@@ -121,6 +123,8 @@ def worker(args: argparse.Namespace) -> int:
 
     service_logging.configure(settings.secrets())
     if not _prepare_store(settings):
+        return EXIT_ERROR
+    if settings.redis_url and not _check_queue(settings, required=True):
         return EXIT_ERROR
     from bot.service_runtime import Runtime
 
@@ -259,6 +263,26 @@ def _prepare_store(settings: Settings) -> bool:
             f"({type(exc).__name__}); check DATABASE_URL and that the database is reachable"
         )
         return False
+    return True
+
+
+def _check_queue(settings: Settings, *, required: bool) -> bool:
+    """RQ must be installed; Redis must answer for a worker (serve only warns: deliveries
+    are stored either way and handed to RQ once Redis is back)."""
+    from bot.rq_queue import QueueUnavailable, RQQueue, safe_redis_url
+
+    try:
+        queue = RQQueue(settings.redis_url, "devin-bridge:check")
+    except QueueUnavailable as exc:
+        err(str(exc))
+        return False
+    if queue.ping():
+        return True
+    where = safe_redis_url(settings.redis_url)
+    if required:
+        err(f"cannot reach Redis at {where} (REDIS_URL); start it or unset REDIS_URL")
+        return False
+    log.warning("Redis at %s does not answer yet; deliveries are stored meanwhile", where)
     return True
 
 

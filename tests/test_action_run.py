@@ -12,8 +12,9 @@ from bot.action_inputs import ActionInputs
 from bot.action_run import ActionCancelled, Clock, thread_number, wait_for
 from bot.handlers import RunOptions, handle
 from bot.tracker import TrackState
-from tests.support.fixtures import stack, stack_servers  # noqa: F401  (pytest fixtures)
 from tests.support.stack import REPO, Stack
+
+pytest_plugins = ["tests.support.fixtures"]
 
 MARKER = "<!-- devin-bridge:session="
 
@@ -58,7 +59,7 @@ def status_body(world: Stack, number: int) -> str:
     return str(comment["body"])
 
 
-def test_waits_until_finished_with_the_policy_delays(stack: Stack) -> None:  # noqa: F811
+def test_waits_until_finished_with_the_policy_delays(stack: Stack) -> None:
     track, number = started(stack, "finish")
     fake = FakeClock()
     waited = wait_for(track, stack.deps(), inputs(), fake.clock())
@@ -68,7 +69,7 @@ def test_waits_until_finished_with_the_policy_delays(stack: Stack) -> None:  # n
     assert "Finished" in status_body(stack, number) or "finished" in status_body(stack, number)
 
 
-def test_deadline_finalises_the_comment_as_still_running(stack: Stack) -> None:  # noqa: F811
+def test_deadline_finalises_the_comment_as_still_running(stack: Stack) -> None:
     track, number = started(stack, "long")
     fake = FakeClock()
     waited = wait_for(track, stack.deps(), inputs(timeout_minutes=1.0), fake.clock())
@@ -77,14 +78,14 @@ def test_deadline_finalises_the_comment_as_still_running(stack: Stack) -> None: 
     assert "Still running" in status_body(stack, number)
 
 
-def test_cancellation_finalises_the_comment(stack: Stack) -> None:  # noqa: F811
+def test_cancellation_finalises_the_comment(stack: Stack) -> None:
     track, number = started(stack, "long")
     waited = wait_for(track, stack.deps(), inputs(), FakeClock(cancel_after=2).clock())
     assert waited.cancelled
     assert "Still running" in status_body(stack, number)
 
 
-def test_an_outage_while_waiting_is_waited_out(stack: Stack) -> None:  # noqa: F811
+def test_an_outage_while_waiting_is_waited_out(stack: Stack) -> None:
     track, _ = started(stack, "finish")
     # More 503s than the client retries by itself: the wait loop must ride them out.
     stack.emulator.add_fault(method="GET", path=r".*/sessions/[^/]+", status=503, times=4)
@@ -94,7 +95,7 @@ def test_an_outage_while_waiting_is_waited_out(stack: Stack) -> None:  # noqa: F
     assert waited.error is None
 
 
-def test_fractional_poll_interval_scales_the_policy(stack: Stack) -> None:  # noqa: F811
+def test_fractional_poll_interval_scales_the_policy(stack: Stack) -> None:
     track, _ = started(stack, "long")
     fake = FakeClock()
     wait_for(track, stack.deps(), inputs(poll_interval=0.05, timeout_minutes=0.01), fake.clock())
@@ -102,7 +103,7 @@ def test_fractional_poll_interval_scales_the_policy(stack: Stack) -> None:  # no
     assert all(nap <= 0.05 + 1e-9 for nap in fake.naps)
 
 
-def test_thread_number_from_the_contract_tag(stack: Stack) -> None:  # noqa: F811
+def test_thread_number_from_the_contract_tag(stack: Stack) -> None:
     track, _ = started(stack, "finish")
     session = stack.deps().devin.get_session(track.session_id)
     assert thread_number(session, REPO) == 5

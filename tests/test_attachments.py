@@ -153,7 +153,7 @@ def test_open_safely_refuses_unsafe_urls(url: str, addresses: list[str], says: s
             url,
             api_origin=API,
             auth_header=AUTH,
-            timeout=(1, 1),
+            timeout=(5, 5),
             resolve=lambda _host: addresses,
         )
     assert http.calls == []
@@ -257,7 +257,7 @@ def test_key_goes_to_the_api_but_not_to_a_storage_redirect(tmp_path: Path) -> No
             srv.url + "/v3/attachments/u1/summary.md",
             api_origin=srv.url,
             auth_header=AUTH,
-            timeout=(2, 2),
+            timeout=(5, 5),
             resolve=public,
         )
         assert resp.content == b"# Summary\n"
@@ -281,7 +281,7 @@ def test_redirect_to_a_plain_http_host_is_refused_and_never_contacted() -> None:
                 api_srv.url + "/v3/att",
                 api_origin=api_srv.url,
                 auth_header=AUTH,
-                timeout=(1, 1),
+                timeout=(5, 5),
                 resolve=public,
             )
     assert api.auth_seen() == [f"Bearer {KEY}"]
@@ -303,7 +303,7 @@ def test_public_https_hosts_are_allowed_without_the_key() -> None:
         "https://files.example.com/a.txt",
         api_origin=API,
         auth_header=AUTH,
-        timeout=(1, 1),
+        timeout=(5, 5),
         resolve=public,
     )
     assert resp.status_code == 200
@@ -323,7 +323,7 @@ def test_redirects_within_the_api_origin_keep_the_key() -> None:
             srv.url + "/v3/att",
             api_origin=srv.url,
             auth_header=AUTH,
-            timeout=(1, 1),
+            timeout=(5, 5),
         )
         assert resp.content == b"payload"
     assert api.auth_seen() == [f"Bearer {KEY}", f"Bearer {KEY}"]
@@ -347,7 +347,7 @@ def test_broken_downloads_fail_clearly(
             srv.url + "/loop",
             api_origin=srv.url,
             auth_header=AUTH,
-            timeout=(1, 1),
+            timeout=(5, 5),
         )
     assert KEY not in str(caught.value)
 
@@ -358,7 +358,7 @@ def test_connection_failure_is_a_devin_error_without_the_key() -> None:
         dead = srv.url
     with pytest.raises(DevinError, match="could not download") as caught:
         open_safely(
-            requests.Session(), dead + "/x", api_origin=dead, auth_header=AUTH, timeout=(1, 1)
+            requests.Session(), dead + "/x", api_origin=dead, auth_header=AUTH, timeout=(5, 5)
         )
     assert KEY not in str(caught.value) and KEY not in repr(caught.value)
 
@@ -386,7 +386,7 @@ def test_size_cap(route: Callable[[], Response], cap: int, says: str) -> None:
             srv.url + "/big",
             api_origin=srv.url,
             auth_header=AUTH,
-            timeout=(1, 1),
+            timeout=(5, 5),
         )
         with pytest.raises(UnsafeAttachment, match=says):
             read_capped(resp, cap)
@@ -400,7 +400,7 @@ def test_size_cap_allows_exactly_the_cap() -> None:
             srv.url + "/ok",
             api_origin=srv.url,
             auth_header=AUTH,
-            timeout=(1, 1),
+            timeout=(5, 5),
         )
         assert len(read_capped(resp, 4000)) == 4000
 
@@ -416,7 +416,7 @@ def test_save_attachments_writes_safe_names_and_records_what_it_skipped(tmp_path
     dest.mkdir()
     (dest / "summary.md").write_text("already here")
     with serve(api.app()) as srv:
-        client = DevinClient(KEY, "org-1", srv.url + "/v3", timeout=(1, 1))
+        client = DevinClient(KEY, "org-1", srv.url + "/v3", timeout=(5, 5))
         base = srv.url + "/v3/organizations/org-1/attachments"
         attachments = [
             Attachment("u1", "../summary.md", base + "/u1/summary.md"),

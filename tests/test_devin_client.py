@@ -153,7 +153,8 @@ def no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 def client_for(emu: Emulator, sleeps: Sleeps, key: str = KEY, **kwargs: Any) -> DevinClient:
-    kwargs.setdefault("timeout", (1, 1))
+    # Generous: no test waits for these unless it sets its own (a loaded CI box is slow).
+    kwargs.setdefault("timeout", (5, 5))
     return DevinClient(key, ORG, emu.api, sleep=sleeps, jitter=lambda: 0.0, **kwargs)
 
 
@@ -186,7 +187,7 @@ def test_identity_and_organizations(emu: Emulator, sleeps: Sleeps) -> None:
 
 
 def test_v3beta1_prefix_works_too(emu: Emulator, sleeps: Sleeps) -> None:
-    client = DevinClient(KEY, ORG, emu.url + "/v3beta1/", timeout=(1, 1), sleep=sleeps)
+    client = DevinClient(KEY, ORG, emu.url + "/v3beta1/", timeout=(5, 5), sleep=sleeps)
     assert client.base_url == emu.url + "/v3beta1"
     assert client.whoami().org_id == ORG
     assert emu.log()[0]["path"] == "/v3beta1/self"
@@ -576,11 +577,11 @@ def test_create_after_a_read_timeout_yields_exactly_one_session(
     client = client_for(
         emu,
         sleeps,
-        timeout=(1, 0.5),
+        timeout=(5, 1),
         observer=lambda m, r, s, _t: posts.append(s) if m == "POST" else None,
     )
     # The emulator creates the session, then sits on the answer past the read timeout.
-    emu.fault(method="POST", path=SESSIONS, phase="after", delay=1.5, times=1)
+    emu.fault(method="POST", path=SESSIONS, phase="after", delay=2.0, times=1)
 
     session = client.create_session(SessionRequest(prompt="slow server"))
 
@@ -641,7 +642,7 @@ def test_404_for_an_unknown_session(any_style: Emulator, sleeps: Sleeps) -> None
 
 
 def test_404_for_another_org(emu: Emulator, sleeps: Sleeps) -> None:
-    client = DevinClient(KEY, "org-other", emu.api, timeout=(1, 1), sleep=sleeps)
+    client = DevinClient(KEY, "org-other", emu.api, timeout=(5, 5), sleep=sleeps)
     with pytest.raises(DevinNotFound) as caught:
         client.list_sessions()
     assert "org-other" in str(caught.value)
@@ -826,7 +827,7 @@ def test_settings_errors(emu: Emulator, sleeps: Sleeps) -> None:
         DevinClient("  ", ORG, emu.api)
     with pytest.raises(DevinConfigError, match="DEVIN_API_URL"):
         DevinClient(KEY, ORG, "api.devin.ai/v3")
-    client = DevinClient(KEY, None, emu.api, timeout=(1, 1), sleep=sleeps)
+    client = DevinClient(KEY, None, emu.api, timeout=(5, 5), sleep=sleeps)
     assert client.whoami().principal_type == "service_user"  # needs no org
     with pytest.raises(DevinConfigError, match="DEVIN_ORG_ID") as caught:
         client.list_sessions()
@@ -849,7 +850,7 @@ def test_a_server_echoing_the_key_never_gets_it_into_an_error(sleeps: Sleeps) ->
         return echoed, 400, {"Content-Type": "text/plain"}
 
     with serve(app) as srv:
-        client = DevinClient(KEY, ORG, srv.url + "/v3", timeout=(1, 1), sleep=sleeps)
+        client = DevinClient(KEY, ORG, srv.url + "/v3", timeout=(5, 5), sleep=sleeps)
         with pytest.raises(DevinForbidden) as cut:
             client.whoami()
         with pytest.raises(DevinBadRequest) as whole:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import handlers, service_logging
+from bot.events import Trigger, classify
 from bot.metrics import Metrics, render
 from bot.queue import SERVE_LEADER, JobRunner, remember_bot_login, trigger_job_thread
 from bot.service_codec import dump, load_track, load_trigger
@@ -18,6 +19,7 @@ from bot.service_deps import DepsFactory
 from bot.service_runtime import Runtime
 from bot.settings import Settings
 from bot.store import NewJob, Store
+from tests.fakes.fake_github import make_rsa_keypair
 from tests.support.stack import Stack
 
 pytest_plugins = ["tests.support.fixtures"]
@@ -302,3 +304,59 @@ def test_logs_never_show_secrets(caplog: pytest.LogCaptureFixture) -> None:
     joined = "\n".join(records)
     assert "cog_SECRETKEY" not in joined and "ghp_TOKEN42" not in joined
     assert "key *** and token ***" in joined
+
+
+def test_a_github_app_installation_posts_the_comment_and_names_the_bot(
+    stack: Stack, tmp_path: Path
+) -> None:
+    private, public = make_rsa_keypair()
+    stack.github.configure_app(4711, public, slug="devin-bridge-test")
+    stack.github.add_installation(88, account="octo-org")
+    stack.allow("alice")
+    rt = _runtime(
+        stack,
+        tmp_path,
+        github_token="",
+        github_app_id="4711",
+        github_app_private_key=private,
+        bot_login="",
+    )
+    assert remember_bot_login(rt.store, rt.factory) == "devin-bridge-test[bot]"
+    comment = stack.github.add_comment(stack.repo, 16, "/devin as an app", user="alice")
+    payload = stack.comment_payload(comment)
+    payload["installation"] = {"id": 88}
+    trigger = classify("issue_comment", payload, bot_login=None)
+    assert isinstance(trigger, Trigger) and trigger.installation_id == 88
+    rt.store.enqueue_job(
+        NewJob(trigger.dedupe_key, "trigger", trigger_job_thread(trigger), dump(trigger))
+    )
+    _drain(rt, lambda: rt.store.live_session_ids())
+    (status,) = [
+        c
+        for c in stack.github.thread_comments(stack.repo, 16)
+        if "devin-bridge:session" in c["body"]
+    ]
+    assert status["user"]["login"] == "devin-bridge-test[bot]"
+    tokens = stack.github.requests("POST", "/app/installations/88/access_tokens")
+    assert len(tokens) == 1  # minted once, then cached
+
+
+def test_a_session_devin_no_longer_knows_is_dropped_after_several_404s(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.allow("alice")
+    stack.use_scenario("long")
+    clock = Clock()
+    rt = _runtime(stack, tmp_path, clock)
+    _queue_comment(rt, stack, 17, "/devin go")
+    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
+    rt.job_runner().run(claim)
+    assert len(rt.store.live_session_ids()) == 1
+    stack.emulator.add_fault(method="GET", path=r".*/sessions/[^/]+", status=404)
+    poller = rt.poller("p")
+    results = []
+    for _ in range(5):
+        clock.offset += 400
+        results += [r.result for r in poller.run_due()]
+    assert results == ["error", "error", "error", "error", "done"]
+    assert rt.store.live_session_ids() == []

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from bot.rq_queue import queue_namespace
 from bot.store import NewJob, SessionRecord, Store, TickWrite
 from tests.support.deliveries import deliver, service_env, wait_for
-from tests.support.service_proc import ServiceProc, start_serve, start_worker
+from tests.support.service_proc import ServiceProc, start_serve, start_worker, stop_all
 from tests.support.stack import Stack, running_stack
 
 pytestmark = pytest.mark.scale
@@ -198,13 +198,15 @@ def test_two_replicas_and_two_rq_workers_share_the_work(
             assert len(stack.sessions()) == len(numbers)
             wait_for(lambda: _user_messages(stack, 30), "the follow-up delivered to Devin", 20)
         finally:
-            for proc in procs:
-                proc.stop()
+            stop_all(procs)
         ticks = []
         for proc in procs:
             for m in TICK_LINE.finditer(proc.log()):
                 sid, lease, owner, start, end = m.groups()
                 ticks.append((sid, int(lease), owner.split(":")[1], float(start), float(end)))
+        logs_text = "\n".join(proc.log() for proc in procs)
+        for secret in (env["GITHUB_WEBHOOK_SECRET"], stack.devin_key, stack.github_token):
+            assert secret not in logs_text
     tickers = {pid for _, _, pid, _, _ in ticks}
     assert tickers <= {str(p.proc.pid) for p in procs[2:]}, "a replica ran a tick itself"
     assert len(tickers) == 2, "one RQ worker did all the work"

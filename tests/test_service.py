@@ -27,7 +27,13 @@ import requests
 from bot.emulator.config import EmulatorConfig
 from bot.store import Store
 from tests.support.deliveries import SECRET, deliver, service_env, wait_for
-from tests.support.service_proc import ServiceProc, run_command, start_serve, start_worker
+from tests.support.service_proc import (
+    ServiceProc,
+    run_command,
+    start_serve,
+    start_worker,
+    stop_all,
+)
 from tests.support.stack import Stack, running_stack
 
 PR_URL = "https://github.com/{repo}/pull/{pr_number}"
@@ -210,9 +216,14 @@ def test_a_non_collaborator_is_refused(live: Live) -> None:
 def test_metrics_and_health(live: Live) -> None:
     health = requests.get(live.service.url + "/healthz", timeout=5).json()
     assert health["store"]["ok"] and health["queue"]["kind"] == "in-process"
-    text = requests.get(live.service.url + "/metrics", timeout=5).text
+    calls = 'devin_bridge_api_calls_total{service="devin",status="200"}'
+
+    def scrape() -> str | None:
+        text = requests.get(live.service.url + "/metrics", timeout=5).text
+        return text if calls in text else None  # each process flushes every few seconds
+
+    text = wait_for(scrape, "the background worker's counters", 15, every=0.5)
     assert "devin_bridge_webhook_deliveries_total" in text
-    assert 'devin_bridge_api_calls_total{service="devin",status="200"}' in text
 
 
 def test_refresh_updates_every_live_session_once(live: Live) -> None:
@@ -301,8 +312,7 @@ def test_kill_9_of_a_worker_process_mid_tick(stack: Stack, tmp_path: Path) -> No
         if victim is None:  # a gunicorn worker died: the master started a new one
             assert service.running
     finally:
-        worker.stop()
-        service.stop()
+        stop_all([worker, service])
     _assert_no_tick_overlap(_ticks(service, worker))
 
 
@@ -359,8 +369,7 @@ def test_two_gunicorn_workers_and_two_worker_processes_share_one_sqlite_file(
         for n in numbers:
             _assert_one_session_one_comment(stack, n)
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
     ticks = _ticks(*procs)
     _assert_no_tick_overlap(ticks)
     assert len({owner for _, _, owner, *_ in ticks}) >= 2, "only one process did any work"

@@ -100,11 +100,16 @@ class ServiceProc:
             time.sleep(0.05)
         raise RuntimeError(f"{self} did not become ready in {timeout} s:\n{self.log()[-3000:]}")
 
-    def stop(self, timeout: float = 25.0) -> int | None:
-        """SIGTERM and wait (graceful: in-flight work finishes, leases are released)."""
+    def terminate(self) -> None:
+        """Send SIGTERM to the process group without waiting (see stop)."""
         if self.running:
             with suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def stop(self, timeout: float = 25.0) -> int | None:
+        """SIGTERM and wait (graceful: in-flight work finishes, leases are released)."""
+        if self.running:
+            self.terminate()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -128,6 +133,14 @@ class ServiceProc:
             except ProcessLookupError:
                 return
             time.sleep(0.02)
+
+
+def stop_all(procs: list[ServiceProc]) -> None:
+    """Stop several processes at once (their graceful shutdowns overlap)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.stop()
 
 
 def start_serve(

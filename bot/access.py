@@ -1,7 +1,8 @@
 """Who may use Devin on a repository.
 
 The check fails closed: an error while checking is a refusal, except rate limits
-and outages, which are re-raised so the trigger is retried later. The
+and outages, which are re-raised so the trigger is retried later, and a rejected
+token, which is re-raised so it is reported as the operator's error. The
 `author_association` field is not trusted (it hides private org membership).
 """
 
@@ -12,7 +13,7 @@ import logging
 from bot.config import RepoConfig, allowed, bot_allowed
 from bot.events import Trigger
 from bot.github_api import GitHubClient
-from bot.github_models import GitHubError, GitHubRateLimited, GitHubUnavailable
+from bot.github_models import GitHubAuthError, GitHubError, GitHubRateLimited, GitHubUnavailable
 
 
 def refusal(trigger: Trigger, config: RepoConfig, github: GitHubClient, log: logging.Logger) -> str:
@@ -25,7 +26,8 @@ def refusal(trigger: Trigger, config: RepoConfig, github: GitHubClient, log: log
         return "" if bot_allowed(perms, sender.login) else "bots may not start Devin here"
     try:
         role = github.permission(trigger.repo, sender.login)
-    except (GitHubRateLimited, GitHubUnavailable):
+    except (GitHubRateLimited, GitHubUnavailable, GitHubAuthError):
+        # A rejected token is the operator's mistake, not the sender's: report it as such.
         raise
     except GitHubError as err:
         log.warning("permission check for %s failed: %s", sender.login, err)

@@ -76,6 +76,7 @@ class _Job:
         self.word = ""
         self.track: TrackState | None = None
         self.session: Session | None = None
+        self.accepted = False  # the sender passed the checks and was acknowledged
 
     # --- the steps ------------------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class _Job:
         if ask.kind in (STATUS, STOP, RUN) and t.number is None:
             return self._outcome("ignored", reason=f"{ask.kind} needs an issue or pull request")
         self._acknowledge()
+        self.accepted = True
         if ask.kind == HELP:
             return self._help(ask)
         if ask.kind == STATUS:
@@ -239,6 +241,10 @@ class _Job:
     def failed(self, err: Exception) -> Outcome:
         """Any other Devin or GitHub failure: finalise the status comment if there is one."""
         track, session, reason = self.track, self.session, str(err)
+        if track is None and self.accepted and isinstance(err, DevinError):
+            # Nothing was posted yet (e.g. the key was rejected while looking up the
+            # thread's session): tell the requester instead of leaving only 👀.
+            return self._not_started(err)
         if track is not None and track.comment_id is not None and session is not None:
             view = status_view(track, session, self.deps, error=reason)
             try:

@@ -493,6 +493,28 @@ def test_create_failure_posts_a_could_not_start_comment(stack: Stack) -> None:
     assert stack.sessions() == []
 
 
+def test_rejected_devin_key_during_lookup_is_reported_on_the_thread(stack: Stack) -> None:
+    seed_issue(stack)
+    stack.emulator.add_fault(method="GET", path=r".*/sessions$", status=401)
+    outcome = comment(stack, "/devin fix it")
+    assert outcome.action == "failed"
+    assert "DEVIN_API_KEY" in outcome.reason
+    [status] = stack.bot_comments(7)
+    assert "Devin could not start" in status["body"]
+    assert "was rejected (401)" in status["body"]
+    assert stack.sessions() == []
+
+
+def test_rejected_github_token_is_an_error_not_a_refusal(stack: Stack) -> None:
+    seed_issue(stack)
+    stack.github.add_fault("GET", r"/permission$", 401)
+    outcome = comment(stack, "/devin fix it")
+    assert outcome.action == "failed"
+    assert outcome.error is not None
+    assert stack.sessions() == []
+    assert stack.bot_comments(7) == []
+
+
 def test_devin_rate_limit_is_re_raised_for_a_retry(stack: Stack) -> None:
     seed_issue(stack)
     stack.emulator.add_fault(method="POST", path=r".*/sessions", status=429, retry_after=3600)

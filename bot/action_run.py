@@ -162,7 +162,7 @@ def run(
         devin=devin,
         github=github,
         options=run_options(inputs),
-        bot_login=(environ.get("DEVIN_BRIDGE_BOT_LOGIN") or "").strip() or ACTIONS_BOT_LOGIN,
+        bot_login=bot_login(environ, github),
         log=logging.getLogger("devin_bridge"),
         poll_interval=inputs.poll_interval,
     )
@@ -183,6 +183,18 @@ def run(
             report = Report(1, blank_outputs(skipped=True, reason=message), "", message)
     publish(report, environ, commands)
     return report.exit_code
+
+
+def bot_login(environ: Mapping[str, str], github: GitHubClient) -> str:
+    """Whose comments are the bridge's own: the override, the token's user (a PAT or an
+    App token writes as someone else than github-actions[bot]), or the Actions bot."""
+    override = (environ.get("DEVIN_BRIDGE_BOT_LOGIN") or "").strip()
+    if override:
+        return override
+    try:
+        return github.authenticated_login() or ACTIONS_BOT_LOGIN
+    except GitHubError:  # the Actions token may not read /user; that is expected
+        return ACTIONS_BOT_LOGIN
 
 
 def react(

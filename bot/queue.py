@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -317,7 +317,10 @@ class Worker:
                     log.warning("worker pass failed (%s); retrying", type(err).__name__)
                     stop.wait(min(30.0, self.idle_s * 2 ** min(failures, 10)))
                     continue
-                if started == 0 or len(inflight) >= self.concurrency:
+                if len(inflight) >= self.concurrency:
+                    # Busy: claim again as soon as a slot frees up, not after a nap.
+                    wait(inflight, timeout=self.idle_s, return_when=FIRST_COMPLETED)
+                elif started == 0:
                     self.wake.wait(self.idle_s)
                     self.wake.clear()
         finally:

@@ -23,6 +23,10 @@ from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("devin_bridge.service")
 
+# Ticks mostly wait on HTTP: a standalone worker runs more of them at once than the
+# in-process worker that shares a gunicorn process with the webhook.
+WORKER_THREADS = 8
+
 
 def serve(args: argparse.Namespace) -> int:
     settings = _settings("serve", need_webhook_secret=True)
@@ -132,7 +136,7 @@ def worker(args: argparse.Namespace) -> int:
     once = bool(getattr(args, "once", False))
     if settings.redis_url:
         return _rq_worker(runtime, once)
-    loop = runtime.worker(leader=None, role="worker")
+    loop = runtime.worker(leader=None, role="worker", concurrency=WORKER_THREADS)
     if once:
         done = loop.run_once()
         print(f"processed {done} jobs and ticks", flush=True)

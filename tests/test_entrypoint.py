@@ -880,3 +880,30 @@ def test_outside_actions_outputs_go_to_the_log(world: tuple[Stack, Path], tmp_pa
     assert run.returncode == 0
     assert "skipped=true" in run.stdout
     assert "::stop-commands::" in run.stdout  # echoed values cannot issue commands
+
+
+def test_a_personal_token_edits_its_own_status_comment_on_follow_up(
+    world: tuple[Stack, Path],
+) -> None:
+    """With a PAT as github-token the comments are written by that user, not by
+    github-actions[bot]: the follow-up must still find and edit the same comment."""
+    stack, tmp = world
+    pat, pat_user = "ghp_personal_token_for_the_test", "release-robot"
+    stack.github.add_token(pat, pat_user)
+    stack.github.add_issue(REPO, 40, title="Use a PAT")
+    stack.use_scenario("wait_for_user")
+    first = comment_case(stack, 40, "/devin propose a plan", inputs={"github-token": pat})
+    run1 = execute(stack, tmp / "pat-1", first)
+    assert run1.returncode == 0, run1.stderr
+    second = comment_case(stack, 40, "/devin go ahead", inputs={"github-token": pat})
+    run2 = execute(stack, tmp / "pat-2", second)
+    assert run2.returncode == 0, run2.stderr
+    assert run2.outputs["session-id"] == run1.outputs["session-id"]
+    assert run2.outputs["comment-id"] == run1.outputs["comment-id"]
+    mine = [
+        c
+        for c in stack.github.thread_comments(REPO, 40)
+        if c["user"]["login"].lower() == pat_user and "devin-bridge:session=" in c["body"]
+    ]
+    assert len(mine) == 1
+    stack.use_scenario("finish")

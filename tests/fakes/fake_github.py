@@ -1348,7 +1348,10 @@ def _register_api(app: Flask, fake: FakeGitHub) -> None:
     @app.get("/user")
     def get_authenticated_user() -> Response:
         ident: Identity = g.identity
-        if ident.kind != "token":
+        with fake.lock:
+            user = fake.users.get(ident.login.lower())
+        # Installation tokens, GITHUB_TOKEN included, act as a Bot and cannot read /user.
+        if ident.kind != "token" or (user is not None and user.type == "Bot"):
             return _error(
                 403,
                 "Resource not accessible by integration",

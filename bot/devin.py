@@ -49,6 +49,7 @@ from bot.validation import cron_error, json_schema_error
 
 DEFAULT_API_URL = "https://api.devin.ai/v3"
 IDEMPOTENCY_TAG_PREFIX = "devin-bridge-request:"
+LOOKUPS_BEFORE_RESEND = 2
 
 RetryMode = Literal["idempotent", "rate_limit", "none"]
 # Observer for metrics: (method, route template, HTTP status or None, seconds).
@@ -158,12 +159,14 @@ class DevinClient:
                 )
                 return Session.from_api(data)
             except (DevinUnavailable, DevinServerError) as err:
-                # The server may have created the session and lost the answer.
+                # The server may have created the session and lost the answer, and it
+                # may store it a moment later: look a few times before sending again.
                 last = err
-                self._sleep(self._backoff(attempt))
-                found = self.find_session_by_tag(tag)
-                if found:
-                    return found
+                for look in range(LOOKUPS_BEFORE_RESEND):
+                    self._sleep(self._backoff(attempt + look))
+                    found = self.find_session_by_tag(tag)
+                    if found:
+                        return found
         assert last is not None
         raise last
 
@@ -445,6 +448,7 @@ class DevinClient:
     def iter_schedules(self, *, page_size: int = 100) -> Iterator[Schedule]:
         # Schedules page by limit/offset (the others by cursor).
         offset = 0
+        seen: set[str] = set()
         while True:
             data = self._request(
                 "GET",
@@ -453,10 +457,13 @@ class DevinClient:
                 what="schedules",
             )
             page = Page.from_api(data, Schedule.from_api)
-            yield from page.items
+            fresh = [s for s in page.items if s.schedule_id not in seen]
+            yield from fresh
+            seen.update(s.schedule_id for s in fresh)
             offset += len(page.items)
             more = page.has_next_page or (page.total is not None and offset < page.total)
-            if not page.items or not more:
+            # A server that ignores offset would repeat the same page forever.
+            if not fresh or not more:
                 return
 
     def get_schedule(self, schedule_id: str) -> Schedule:

@@ -858,3 +858,22 @@ def test_a_server_echoing_the_key_never_gets_it_into_an_error(sleeps: Sleeps) ->
     assert_no_secret(cut.value, client)
     assert_no_secret(whole.value, client)
     assert "***" in str(whole.value)
+
+
+def test_schedules_stop_when_a_server_ignores_offset() -> None:
+    """A server that answers every offset with the same page must not loop forever."""
+
+    app = Flask("ignores-offset")
+    calls: list[str] = []
+
+    @app.get("/v3/organizations/org-x/schedules")
+    def schedules() -> Any:
+        calls.append("GET")
+        item = {"scheduled_session_id": "sched-1", "name": "n", "prompt": "p"}
+        return jsonify({"items": [item], "has_next_page": True, "end_cursor": None})
+
+    with serve(app) as srv:
+        client = DevinClient("cog_key", "org-x", srv.url + "/v3", sleep=lambda _: None)
+        found = [s.schedule_id for s in client.iter_schedules(page_size=1)]
+    assert found == ["sched-1"]
+    assert len(calls) == 2

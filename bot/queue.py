@@ -321,7 +321,7 @@ class Worker:
                     # Busy: claim again as soon as a slot frees up, not after a nap.
                     wait(inflight, timeout=self.idle_s, return_when=FIRST_COMPLETED)
                 elif started == 0:
-                    self.wake.wait(self.idle_s)
+                    self.wake.wait(self._idle_delay())
                     self.wake.clear()
         finally:
             pool.shutdown(wait=True)
@@ -329,6 +329,19 @@ class Worker:
                 self.leadership.release()
             self.housekeeping.flush()
             log.info("worker %s stopped", self.owner)
+
+    def _idle_delay(self) -> float:
+        """Sleep until the next session or job is due, at most `idle_s` (a new delivery
+        in this process, or one that another process claimed and lost, wakes us sooner)."""
+        if self.leadership is not None and not self.leadership.leading:
+            return self.idle_s
+        try:
+            due = self.store.next_wakeup()
+        except Exception:  # the next pass reports store trouble
+            return self.idle_s
+        if due is None:
+            return self.idle_s
+        return min(self.idle_s, max(0.01, due - time.time()))
 
     def _pass(self, pool: ThreadPoolExecutor, inflight: set[Future[object]]) -> int:
         now = self._clock()

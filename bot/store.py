@@ -702,13 +702,28 @@ class Store:
                 )
 
     def next_wakeup(self) -> float | None:
-        """The earliest time a queued job or a live session becomes due (None: nothing)."""
+        """When the next job or session becomes claimable, as far as time alone decides
+        (None: nothing waits). Leased sessions and jobs queued behind their thread are
+        left out: they free up through a lease expiry or another job's end."""
+        now = self._clock()
+        c = jobs.alias("c")
+        k = jobs.alias("k")
+        older_unfinished = (
+            sa.select(k.c.id)
+            .where(k.c.thread_key == c.c.thread_key, k.c.id < c.c.id, k.c.state.in_(UNFINISHED))
+            .exists()
+        )
+        free = sa.or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < now)
         with self.engine.connect() as conn:
             job_at = conn.execute(
-                sa.select(sa.func.min(jobs.c.run_after)).where(jobs.c.state == "queued")
+                sa.select(sa.func.min(c.c.run_after)).where(
+                    c.c.state == "queued", ~older_unfinished
+                )
             ).scalar()
             session_at = conn.execute(
-                sa.select(sa.func.min(sessions.c.next_poll_at)).where(sessions.c.done == sa.false())
+                sa.select(sa.func.min(sessions.c.next_poll_at)).where(
+                    sessions.c.done == sa.false(), free
+                )
             ).scalar()
         times = [float(t) for t in (job_at, session_at) if t is not None]
         return min(times) if times else None

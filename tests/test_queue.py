@@ -263,12 +263,21 @@ def test_one_in_process_worker_leads_at_a_time(stack: Stack, tmp_path: Path) -> 
 
 
 def test_the_bots_login_is_learned_once_and_shared(stack: Stack, tmp_path: Path) -> None:
-    rt = _runtime(stack, tmp_path, bot_login="")
+    stack.github.add_token("ghp_machine_user_token", "octo-machine")  # a PAT of a user
+    rt = _runtime(stack, tmp_path, bot_login="", github_token="ghp_machine_user_token")
     assert rt.bot_login() is None
-    assert remember_bot_login(rt.store, rt.factory) == stack.bot_login  # GET /user
+    assert remember_bot_login(rt.store, rt.factory) == "octo-machine"  # GET /user
     other = _runtime(stack, tmp_path, bot_login="")  # another process, same store
-    assert other.factory.bot_login() == stack.bot_login
-    assert other.bot_login() == stack.bot_login
+    assert other.factory.bot_login() == "octo-machine"
+    assert other.bot_login() == "octo-machine"
+
+
+def test_a_token_that_may_not_read_its_user_leaves_the_login_unknown(
+    stack: Stack, tmp_path: Path
+) -> None:
+    rt = _runtime(stack, tmp_path, bot_login="")  # the stack's bot token: GET /user is 403
+    assert remember_bot_login(rt.store, rt.factory) is None
+    assert rt.store.get_meta("bot_login") is None
 
 
 def test_metrics_of_several_processes_add_up(stack: Stack, tmp_path: Path) -> None:

@@ -128,6 +128,8 @@ class GitHubClient:
         self._secrets = tuple(s for s in secrets if s)
         self._rate: RateLimitState | None = None
         self.delivery_id: str | None = None
+        # Called once per HTTP attempt with (method, status or None): metrics hook.
+        self.observer: Callable[[str, int | None], None] | None = None
 
     def __repr__(self) -> str:
         kind = "app installation" if self._app else "token"
@@ -345,6 +347,7 @@ class GitHubClient:
                 verb, url, parameters=dict(params) if params else None, headers=headers, input=body
             )
         except GithubException as exc:
+            self._observe(verb, exc.status)
             lowered = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
             self._track(lowered)
             message = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
@@ -355,6 +358,7 @@ class GitHubClient:
             )
             raise self._scrub(error) from None
         except requests.RequestException as exc:
+            self._observe(verb, None)
             raise GitHubUnavailable(
                 f"GitHub did not answer while {action} ({type(exc).__name__}); "
                 "check GITHUB_API_URL and the network, then try again"
@@ -367,8 +371,13 @@ class GitHubClient:
             raise GitHubError(
                 f"GitHub redirected elsewhere while {action}; check GITHUB_API_URL"
             ) from None
+        self._observe(verb, 200)  # PyGithub hides the exact 2xx code
         self._track({k.lower(): str(v) for k, v in response_headers.items()})
         return response_headers, data
+
+    def _observe(self, verb: str, status: int | None) -> None:
+        if self.observer is not None:
+            self.observer(verb, status)
 
     def _track(self, headers: Mapping[str, str]) -> None:
         state = rate_limit_from_headers(headers)

@@ -72,6 +72,10 @@ class Metrics:
         """`DevinClient(observer=...)`: one count per HTTP attempt."""
         self.api_call("devin", status)
 
+    def github_observer(self, method: str, status: int | None) -> None:
+        """`GitHubClient.observer`: one count per HTTP attempt."""
+        self.api_call("github", status)
+
     def flush(self, store: CounterStore) -> None:
         with self._lock:
             pending, self._pending = self._pending, defaultdict(float)

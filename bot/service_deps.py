@@ -101,6 +101,8 @@ class DepsFactory:
                     timeout=GITHUB_TIMEOUT,
                     seconds_between_writes=spacing,
                 )
+            if self._metrics is not None:
+                client.observer = self._metrics.github_observer
             cache[key] = client
         return client
 

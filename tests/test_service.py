@@ -224,6 +224,13 @@ def test_metrics_and_health(live: Live) -> None:
 
     text = wait_for(scrape, "the background worker's counters", 15, every=0.5)
     assert "devin_bridge_webhook_deliveries_total" in text
+    github_calls = 'devin_bridge_api_calls_total{service="github",status="200"}'
+    assert wait_for(
+        lambda: github_calls in requests.get(live.service.url + "/metrics", timeout=5).text,
+        "GitHub API calls counted",
+        15,
+        every=0.5,
+    )
 
 
 def test_refresh_updates_every_live_session_once(live: Live) -> None:

@@ -53,7 +53,7 @@ def create_app(
         service_logging.configure(settings.secrets())
     service_logging.install_filter(settings.secrets())
     runtime = Runtime.build(settings, store=store, queue=queue, metrics=metrics, factory=factory)
-    limit = max_body_bytes or int(getattr(settings, "max_body_bytes", 0) or intake.MAX_BODY_BYTES)
+    limit = max_body_bytes or settings.max_body_bytes or intake.MAX_BODY_BYTES
     app = Flask("devin_bridge")
     # Werkzeug enforces this while reading the raw body too (answering 413).
     app.config["MAX_CONTENT_LENGTH"] = limit

@@ -14,6 +14,7 @@ from bot.devin import DEFAULT_API_URL
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///devin-bridge.db"
 DEFAULT_POLL_INTERVAL = 10.0
+DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
 
 
 class SettingsError(Exception):
@@ -36,6 +37,8 @@ class Settings:
     bot_login: str = ""
     # Seconds PyGithub waits between writes; GitHub asks for at least 1 s.
     github_write_spacing: float = 1.0
+    # GitHub never sends more than 25 MB; anything larger is refused with 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -68,6 +71,11 @@ class Settings:
             raise SettingsError(
                 f"DEVIN_BRIDGE_GITHUB_WRITE_SPACING must be a number, got {spacing_text!r}"
             ) from None
+        body_text = get("DEVIN_BRIDGE_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))
+        if not body_text.isascii() or not body_text.isdigit() or int(body_text) <= 0:
+            raise SettingsError(
+                f"DEVIN_BRIDGE_MAX_BODY_BYTES must be a positive number of bytes, got {body_text!r}"
+            )
         return cls(
             devin_api_key=get("DEVIN_API_KEY"),
             devin_org_id=get("DEVIN_ORG_ID"),
@@ -82,6 +90,7 @@ class Settings:
             poll_interval=interval,
             bot_login=get("DEVIN_BRIDGE_BOT_LOGIN"),
             github_write_spacing=spacing,
+            max_body_bytes=int(body_text),
         )
 
     @property

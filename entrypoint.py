@@ -47,8 +47,8 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
         return fail(
             environ,
             commands,
-            "mode 'apply' arrives in a later release of devin-bridge; for now run "
-            "`devin-bridge apply .devin/` from a workflow step instead",
+            "mode 'apply' (playbooks, notes and schedules as code) arrives in a later "
+            "release of devin-bridge; use mode 'run' or 'refresh'",
             exit_code=1,
         )
     try:

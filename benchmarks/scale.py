@@ -113,7 +113,10 @@ def run_one(n: int, cfg: ScaleConfig) -> Outcome:
         due0 = {sid: t + shift for sid, t in seeded_due.items()}
         command = list(cfg.worker_command) or [PYTHON, "-m", "bot", "worker"]
         worker = procs.start("worker", command, env=env)
-        window_start = time.time() + cfg.warmup
+        # The warm-up counts from the worker's first poll, not from its start: a loaded
+        # machine may take seconds to boot it (a fixed wait left the window empty).
+        first_poll = wait_first_poll(stack, worker, procs, timeout=60.0)
+        window_start = first_poll + cfg.warmup
         window_end = window_start + cfg.duration
         sampler = StoreSampler(db_url, window_start)
         sampler.start()
@@ -133,6 +136,20 @@ def run_one(n: int, cfg: ScaleConfig) -> Outcome:
     if outcome.never_polled == n:  # nothing worked: show why
         print(f"the worker polled nothing; the end of its log:\n{worker_log}", file=sys.stderr)
     return outcome
+
+
+def wait_first_poll(stack: Any, worker: Any, procs: Any, *, timeout: float) -> float:
+    """When the worker made its first Devin request (now, if it made none in `timeout`)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if stack.emulator.log.stats()["total"] > 0:
+            return time.time()
+        if worker.poll() is not None:
+            raise RuntimeError(
+                f"the worker exited with {worker.returncode}:\n" + procs.log_tail(worker)
+            )
+        time.sleep(0.05)
+    return time.time()
 
 
 def seed(stack: Any, db_url: str, n: int, interval: float) -> dict[str, float]:

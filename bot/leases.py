@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from types import TracebackType
@@ -32,19 +33,20 @@ class LeaseKeeper:
 
     `renew` returns False once the lease is gone (another process took over); the keeper
     then stops and `lost` is set. The fenced write at the end fails anyway; `lost` only
-    lets the work stop early and log it.
+    lets the work stop early and log it. All keepers of a process share one renewal
+    thread (a tick is short: a thread per tick would cost more than the tick's writes).
     """
 
     def __init__(self, renew: Callable[[], bool], lease_s: float, what: str) -> None:
         self._renew = renew
         self._every = max(0.05, lease_s / 3.0)
         self._what = what
-        self._stop = threading.Event()
         self.lost = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease:{what}", daemon=True)
+        self.next_at = 0.0
 
     def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
+        self.next_at = time.monotonic() + self._every
+        _renewer().add(self)
         return self
 
     def __exit__(
@@ -53,15 +55,69 @@ class LeaseKeeper:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        _renewer().remove(self)
+
+    def beat(self) -> bool:
+        """Renew once; False when the lease was lost (no more beats then)."""
+        self.next_at = time.monotonic() + self._every
+        try:
+            if not self._renew():
+                log.warning("lease on %s was lost to another worker", self._what)
+                self.lost.set()
+                return False
+        except Exception as err:  # the store hiccuped; try again next beat
+            log.warning("could not renew the lease on %s: %s", self._what, type(err).__name__)
+        return True
+
+
+class _Renewer:
+    """The one thread of a process that renews every held lease when it is due."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._cond = threading.Condition()
+        self._keepers: set[LeaseKeeper] = set()
+        self._thread: threading.Thread | None = None
+        self._wake_at = float("-inf")  # when the sleeping thread wakes by itself
+
+    def add(self, keeper: LeaseKeeper) -> None:
+        with self._cond:
+            self._keepers.add(keeper)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
+                self._thread.start()
+            if keeper.next_at < self._wake_at:  # else the thread wakes early enough anyway
+                self._cond.notify()
+
+    def remove(self, keeper: LeaseKeeper) -> None:
+        with self._cond:
+            self._keepers.discard(keeper)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                if not self._renew():
-                    log.warning("lease on %s was lost to another worker", self._what)
-                    self.lost.set()
-                    return
-            except Exception as err:  # the store hiccuped; try again next beat
-                log.warning("could not renew the lease on %s: %s", self._what, type(err).__name__)
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [k for k in self._keepers if k.next_at <= now]
+                if not due:
+                    self._wake_at = min((k.next_at for k in self._keepers), default=now + 60.0)
+                    self._cond.wait(self._wake_at - now)
+                    self._wake_at = float("-inf")  # awake: `add` need not notify
+                    continue
+            for keeper in due:  # outside the lock: a renewal is a store write
+                with self._cond:
+                    if keeper not in self._keepers:
+                        continue  # its block ended meanwhile
+                if not keeper.beat():
+                    self.remove(keeper)
+
+
+_shared: _Renewer | None = None
+_shared_lock = threading.Lock()
+
+
+def _renewer() -> _Renewer:
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.pid != os.getpid():  # first use, or a forked child
+            _shared = _Renewer()
+        return _shared

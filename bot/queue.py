@@ -41,6 +41,7 @@ MAX_FAULT_ATTEMPTS = 3  # unexpected errors (bugs): a few tries, then the job fa
 PRUNE_EVERY_S = 3600.0
 KEEP_HISTORY_S = 7 * 24 * 3600.0  # GitHub lets deliveries be redelivered for 3 days
 BOT_LOGIN_KEY = "bot_login"
+FOLLOWER_RETRY_S = 2.0
 
 
 class JobQueue(Protocol):
@@ -205,7 +206,10 @@ class Leadership:
         self._checked = float("-inf")
 
     def hold(self, now: float) -> bool:
-        if now - self._checked < self.lease_s / 3.0:
+        # A follower asks often (one cheap write): when the leader's process is recycled
+        # (gunicorn max_requests) it releases the lease, and the work should move at once.
+        every = self.lease_s / 3.0 if self.leading else min(self.lease_s / 3.0, FOLLOWER_RETRY_S)
+        if now - self._checked < every:
             return self.leading
         was = self.leading
         self.leading = self.store.acquire_leader(self.name, self.owner, self.lease_s)
@@ -285,6 +289,9 @@ class Worker:
         self.leadership = Leadership(store, leader, owner, lease_s) if leader else None
         self.housekeeping = Housekeeping(store, factory, metrics)
         self._clock = clock
+        self._next_job_check = float("-inf")
+        self._ticks: set[Future[object]] = set()
+        self._woken = False
 
     def run_once(self) -> int:
         """One synchronous pass over everything runnable now (no pool, no leadership)."""
@@ -317,11 +324,12 @@ class Worker:
                     log.warning("worker pass failed (%s); retrying", type(err).__name__)
                     stop.wait(min(30.0, self.idle_s * 2 ** min(failures, 10)))
                     continue
-                if len(inflight) >= self.concurrency:
-                    # Busy: claim again as soon as a slot frees up, not after a nap.
+                if len(inflight) >= self.concurrency or (started == 0 and inflight):
+                    # Busy: claim again as soon as a unit ends, not after a nap.
                     wait(inflight, timeout=self.idle_s, return_when=FIRST_COMPLETED)
                 elif started == 0:
-                    self.wake.wait(self._idle_delay())
+                    if self.wake.wait(self._idle_delay()):
+                        self._woken = True  # the next pass looks for jobs at once
                     self.wake.clear()
         finally:
             pool.shutdown(wait=True)
@@ -351,14 +359,25 @@ class Worker:
         self.housekeeping.chores(now)
         started = 0
         free = self.concurrency - len(inflight)
-        if free > 0:
-            for job in self.store.claim_jobs(self.owner, self.lease_s, free):
+        # Jobs: a free thread each (they may run for seconds). Look for them when this
+        # process queued one (wake) and otherwise a few times a second, not every pass.
+        if free > 0 and (self._woken or self.wake.is_set() or now >= self._next_job_check):
+            self._woken = False
+            self.wake.clear()
+            claimed = self.store.claim_jobs(self.owner, self.lease_s, free)
+            self._next_job_check = now if claimed else now + self.idle_s / 4.0
+            for job in claimed:
                 inflight.add(pool.submit(_guard, self.jobs.run, job))
                 started += 1
-        free = self.concurrency - len(inflight)
-        if free > 0:
-            for claim in self.poller.claim_due(free):
-                inflight.add(pool.submit(_guard, self.poller.tick, claim))
+        # Ticks are short: claim them in batches, up to one more tick per thread queued
+        # in the pool, so a claim (a store write) serves many ticks.
+        self._ticks = {f for f in self._ticks if not f.done()}
+        if len(inflight) < self.concurrency and len(self._ticks) <= self.concurrency // 2:
+            room = 2 * self.concurrency - len(inflight)
+            for claim in self.poller.claim_due(room):
+                future = pool.submit(_guard, self.poller.tick, claim)
+                inflight.add(future)
+                self._ticks.add(future)
                 started += 1
         self.housekeeping.flush_maybe()
         return started

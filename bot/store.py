@@ -10,6 +10,7 @@ paused can never overwrite its successor's work.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,7 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.store_engine import StoreError, make_engine, normalise_url, safe_url
+from bot.store_engine import (
+    StoreError,
+    checkpointer,
+    make_engine,
+    normalise_url,
+    safe_url,
+    tx_gate,
+)
 from bot.store_records import (
     Accepted,
     ClaimedJob,
@@ -57,6 +65,10 @@ __all__ = [
 ]
 
 UNFINISHED = ("queued", "running")
+# Aliases for the claim subqueries, built once: aliasing a table copies its columns.
+_JOBS_C = jobs.alias("c")
+_JOBS_K = jobs.alias("k")
+_SESSIONS_C = sessions.alias("c")
 
 
 class Store:
@@ -73,13 +85,22 @@ class Store:
         self.engine = engine or make_engine(url)
         self.dialect = self.engine.dialect.name
         self._clock = clock
+        self._gate = tx_gate(self.engine)
+        self._checkpoints = checkpointer(self.engine)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
+        with self._gate(), self.engine.begin() as conn:
+            yield conn
+        self._checkpoints.count()
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        # On SQLite a read is a transaction too (BEGIN IMMEDIATE, see store_engine).
+        with self._gate(), self.engine.connect() as conn:
             yield conn
 
     def migrate(self) -> int:
@@ -89,7 +110,7 @@ class Store:
 
     def ping(self) -> bool:
         try:
-            with self.engine.connect() as conn:
+            with self._read() as conn:
                 conn.execute(sa.text("SELECT 1"))
             return True
         except sa.exc.SQLAlchemyError:
@@ -140,11 +161,16 @@ class Store:
             if job is None:
                 return Accepted("recorded")
             job_id = self._insert_job(conn, job, delivery_id, now, dispatch_ttl)
-            where = sa.and_(
-                deliveries.c.hook_id == hook_id[:64], deliveries.c.delivery_id == delivery_id[:200]
-            )
             result = "queued" if job_id is not None else "duplicate"
-            conn.execute(sa.update(deliveries).where(where).values(outcome=result, job_id=job_id))
+            conn.execute(
+                _delivery_outcome_stmt(),
+                {
+                    "d_hook": hook_id[:64],
+                    "d_id": delivery_id[:200],
+                    "d_outcome": result,
+                    "d_job": job_id,
+                },
+            )
             return Accepted(result, job_id)
 
     def _insert_job(
@@ -155,26 +181,22 @@ class Store:
         now: float,
         dispatch_ttl: float | None,
     ) -> int | None:
-        stmt = (
-            self._insert(conn, jobs)
-            .values(
-                dedupe_key=job.dedupe_key[:400],
-                kind=job.kind,
-                thread_key=job.thread_key[:400],
-                payload=job.payload,
-                delivery_id=delivery_id,
-                state="queued",
-                attempts=0,
-                run_after=now,
-                lease_version=0,
-                dispatched_until=now + dispatch_ttl if dispatch_ttl else None,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(jobs.c.id)
-        )
-        row = conn.execute(stmt).first()
+        values = {
+            "dedupe_key": job.dedupe_key[:400],
+            "kind": job.kind,
+            "thread_key": job.thread_key[:400],
+            "payload": job.payload,
+            "delivery_id": delivery_id,
+            "state": "queued",
+            "attempts": 0,
+            "run_after": now,
+            "lease_version": 0,
+            "dispatched_until": now + dispatch_ttl if dispatch_ttl else None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        stmt = _insert_ignore_stmt(conn.dialect.name, jobs, tuple(values), "dedupe_key")
+        row = conn.execute(stmt, {f"v_{k}": v for k, v in values.items()}).first()
         return int(row[0]) if row is not None else None
 
     def enqueue_job(self, job: NewJob, *, dispatch_ttl: float | None = None) -> int | None:
@@ -189,8 +211,7 @@ class Store:
     # --- jobs ---------------------------------------------------------------------------
 
     def _claimable_jobs(self, now: float) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
-        c = jobs.alias("c")
-        k = jobs.alias("k")
+        c, k = _JOBS_C, _JOBS_K
         older_unfinished = (
             sa.select(k.c.id)
             .where(k.c.thread_key == c.c.thread_key, k.c.id < c.c.id, k.c.state.in_(UNFINISHED))
@@ -359,7 +380,7 @@ class Store:
             return result.rowcount == 1
 
     def job(self, job_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
             return dict(row) if row is not None else None
 
@@ -413,7 +434,7 @@ class Store:
     def _due_sessions(
         self, now: float, *, all_live: bool
     ) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
-        c = sessions.alias("c")
+        c = _SESSIONS_C
         free = sa.or_(c.c.lease_until.is_(None), c.c.lease_until < now)
         due = sa.and_(c.c.done == sa.false(), free)
         if not all_live:
@@ -425,6 +446,9 @@ class Store:
     ) -> list[ClaimedSession]:
         """Lease sessions that are due (or, with `all_live`, every unleased live one)."""
         now = self._clock()
+        if not all_live:  # the worker's hot path: one prepared statement
+            params = {"c_now": now, "c_limit": max(1, limit)}
+            return self._claim_sessions_where(None, owner, lease_s, now, params)
         c, due = self._due_sessions(now, all_live=all_live)
         ids = (
             sa.select(c.c.session_id)
@@ -450,47 +474,24 @@ class Store:
         return claimed[0] if claimed else None
 
     def _claim_sessions_where(
-        self, where: sa.ColumnElement[bool], owner: str, lease_s: float, now: float
+        self,
+        where: sa.ColumnElement[bool] | None,
+        owner: str,
+        lease_s: float,
+        now: float,
+        params: dict[str, Any] | None = None,
     ) -> list[ClaimedSession]:
+        """Lease the rows `where` selects (None: the prepared due-sessions claim)."""
         until = now + lease_s
-        s = sessions
-        stmt = (
-            sa.update(s)
-            .where(where)
-            .values(
-                lease_owner=owner,
-                lease_until=until,
-                lease_version=s.c.lease_version + 1,
-                dispatched_until=None,
-            )
-            .returning(
-                s.c.session_id,
-                s.c.thread_key,
-                s.c.repo,
-                s.c.number,
-                s.c.installation_id,
-                s.c.comment_id,
-                s.c.track,
-                s.c.status,
-                s.c.errors,
-                s.c.created_at,
-                s.c.lease_version,
-                s.c.next_poll_at,
-            )
-        )
+        stmt = _claim_due_stmt() if where is None else _claim_sessions_stmt(where)
+        values = {**(params or {}), "c_owner": owner, "c_until": until}
         with self._tx() as conn:
-            rows = conn.execute(stmt).all()
-            keys = {r.thread_key for r in rows if r.thread_key}
+            rows = conn.execute(stmt, values).all()
+            keys = sorted({r.thread_key for r in rows if r.thread_key})
             closed: set[str] = set()
             if keys:
-                closed = {
-                    k
-                    for (k,) in conn.execute(
-                        sa.select(threads.c.thread_key).where(
-                            threads.c.thread_key.in_(keys), threads.c.closed == sa.true()
-                        )
-                    )
-                }
+                found = conn.execute(_closed_threads_stmt(), {"c_keys": keys}).scalars()
+                closed = {str(k) for k in found}
         return [
             ClaimedSession(
                 session_id=r.session_id,
@@ -528,27 +529,21 @@ class Store:
     def finish_tick(self, claim: ClaimedSession, write: TickWrite) -> bool:
         """Store a tick's result and release the lease; False when the lease was lost."""
         now = self._clock()
-        values: dict[str, Any] = {
-            "track": write.track,
-            "status": write.status,
-            "status_detail": write.status_detail,
-            "state": write.state,
-            "next_poll_at": write.next_poll_at,
-            "done": write.done,
-            "lease_owner": None,
-            "lease_until": None,
-            "ticks": sessions.c.ticks + 1,
-            "errors": 0,
-            "last_error": None,
-            "updated_at": now,
-            "last_tick_at": now,
+        params = {
+            "f_id": claim.session_id,
+            "f_version": claim.lease.version,
+            "f_owner": claim.lease.owner,
+            "w_track": write.track,
+            "w_status": write.status,
+            "w_detail": write.status_detail,
+            "w_state": write.state,
+            "w_next": write.next_poll_at,
+            "w_done": write.done,
+            "w_now": now,
+            "w_comment": write.comment_id,
         }
-        if write.comment_id is not None:
-            values["comment_id"] = write.comment_id
         with self._tx() as conn:
-            result = conn.execute(
-                sa.update(sessions).where(self._session_fence(claim)).values(values)
-            )
+            result = conn.execute(_finish_tick_stmt(write.comment_id is not None), params)
             if result.rowcount != 1:
                 return False
             if write.done and claim.thread_key:
@@ -592,7 +587,7 @@ class Store:
             return result.rowcount == 1
 
     def session(self, session_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = (
                 conn.execute(sa.select(sessions).where(sessions.c.session_id == session_id))
                 .mappings()
@@ -601,7 +596,7 @@ class Store:
             return dict(row) if row is not None else None
 
     def live_session_ids(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [
                 r[0]
                 for r in conn.execute(
@@ -636,7 +631,7 @@ class Store:
         conn.execute(sa.update(threads).where(threads.c.thread_key == key).values(values))
 
     def thread(self, thread_key: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = (
                 conn.execute(sa.select(threads).where(threads.c.thread_key == thread_key))
                 .mappings()
@@ -706,15 +701,14 @@ class Store:
         (None: nothing waits). Leased sessions and jobs queued behind their thread are
         left out: they free up through a lease expiry or another job's end."""
         now = self._clock()
-        c = jobs.alias("c")
-        k = jobs.alias("k")
+        c, k = _JOBS_C, _JOBS_K
         older_unfinished = (
             sa.select(k.c.id)
             .where(k.c.thread_key == c.c.thread_key, k.c.id < c.c.id, k.c.state.in_(UNFINISHED))
             .exists()
         )
         free = sa.or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < now)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             job_at = conn.execute(
                 sa.select(sa.func.min(c.c.run_after)).where(
                     c.c.state == "queued", ~older_unfinished
@@ -767,7 +761,7 @@ class Store:
 
     def leader(self, name: str) -> tuple[str, float] | None:
         """(owner, lease_until) of the named lease, if it was ever taken."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(leaders.c.owner, leaders.c.lease_until).where(leaders.c.name == name)
             ).first()
@@ -776,7 +770,7 @@ class Store:
     # --- small key/value facts (e.g. the bot's login) -------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
         return str(value) if value is not None else None
 
@@ -805,7 +799,7 @@ class Store:
                 )
 
     def counters(self) -> list[tuple[str, dict[str, str], float]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(counters.c.name, counters.c.labels, counters.c.value).order_by(
                     counters.c.name, counters.c.labels
@@ -816,7 +810,7 @@ class Store:
     def counts(self) -> dict[str, Any]:
         """A snapshot for /metrics, /healthz and benchmarks."""
         now = self._clock()
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             job_states: dict[Any, Any] = dict(
                 conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)).all()
             )
@@ -886,11 +880,121 @@ class Store:
         self, conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]
     ) -> bool:
         # RETURNING, not rowcount: psycopg reports -1 for an INSERT built by SQLAlchemy.
-        key = next(iter(table.primary_key.columns))
-        stmt = (
-            self._insert(conn, table).values(dict(values)).on_conflict_do_nothing().returning(key)
+        stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(values))
+        params = {f"v_{k}": v for k, v in values.items()}
+        return conn.execute(stmt, params).first() is not None
+
+
+# --- prepared statements of the poll loop's hot path ---------------------------------------
+# Built once: constructing and cache-keying a statement costs more than running it on
+# SQLite. Parameters are bound by name at execution; the fence stays in every WHERE.
+
+_CLAIM_RETURNING = (
+    sessions.c.session_id,
+    sessions.c.thread_key,
+    sessions.c.repo,
+    sessions.c.number,
+    sessions.c.installation_id,
+    sessions.c.comment_id,
+    sessions.c.track,
+    sessions.c.status,
+    sessions.c.errors,
+    sessions.c.created_at,
+    sessions.c.lease_version,
+    sessions.c.next_poll_at,
+)
+
+
+def _claim_sessions_stmt(where: sa.ColumnElement[bool]) -> sa.UpdateBase:
+    return (
+        sa.update(sessions)
+        .where(where)
+        .values(
+            lease_owner=sa.bindparam("c_owner"),
+            lease_until=sa.bindparam("c_until"),
+            lease_version=sessions.c.lease_version + 1,
+            dispatched_until=None,
         )
-        return conn.execute(stmt).first() is not None
+        .returning(*_CLAIM_RETURNING)
+    )
+
+
+@functools.cache
+def _claim_due_stmt() -> sa.UpdateBase:
+    c = _SESSIONS_C
+    now = sa.bindparam("c_now", type_=sa.Float)
+    ids = (
+        sa.select(c.c.session_id)
+        .where(
+            c.c.done == sa.false(),
+            sa.or_(c.c.lease_until.is_(None), c.c.lease_until < now),
+            c.c.next_poll_at <= now,
+        )
+        .order_by(c.c.next_poll_at)
+        .limit(sa.bindparam("c_limit", type_=sa.Integer))
+        .with_for_update(skip_locked=True, of=c)
+    )
+    return _claim_sessions_stmt(sessions.c.session_id.in_(ids))
+
+
+@functools.cache
+def _closed_threads_stmt() -> sa.Select[tuple[str]]:
+    return sa.select(threads.c.thread_key).where(
+        threads.c.thread_key.in_(sa.bindparam("c_keys", expanding=True)),
+        threads.c.closed == sa.true(),
+    )
+
+
+@functools.cache
+def _finish_tick_stmt(with_comment: bool) -> sa.Update:
+    s = sessions
+    values: dict[str, Any] = {
+        "track": sa.bindparam("w_track"),
+        "status": sa.bindparam("w_status"),
+        "status_detail": sa.bindparam("w_detail"),
+        "state": sa.bindparam("w_state"),
+        "next_poll_at": sa.bindparam("w_next"),
+        "done": sa.bindparam("w_done"),
+        "lease_owner": None,
+        "lease_until": None,
+        "ticks": s.c.ticks + 1,
+        "errors": 0,
+        "last_error": None,
+        "updated_at": sa.bindparam("w_now"),
+        "last_tick_at": sa.bindparam("w_now"),
+    }
+    if with_comment:
+        values["comment_id"] = sa.bindparam("w_comment")
+    fence = sa.and_(
+        s.c.session_id == sa.bindparam("f_id"),
+        s.c.lease_version == sa.bindparam("f_version"),
+        s.c.lease_owner == sa.bindparam("f_owner"),
+    )
+    return sa.update(s).where(fence).values(values)
+
+
+@functools.cache
+def _insert_ignore_stmt(
+    dialect: str, table: sa.Table, keys: tuple[str, ...], conflict: str | None = None
+) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING <key>, values bound as `v_<column>`."""
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    stmt = insert.values({k: sa.bindparam(f"v_{k}") for k in keys})
+    if conflict is None:
+        return stmt.on_conflict_do_nothing().returning(next(iter(table.primary_key.columns)))
+    return stmt.on_conflict_do_nothing(index_elements=[conflict]).returning(table.c.id)
+
+
+@functools.cache
+def _delivery_outcome_stmt() -> sa.Update:
+    return (
+        sa.update(deliveries)
+        .where(
+            deliveries.c.hook_id == sa.bindparam("d_hook"),
+            deliveries.c.delivery_id == sa.bindparam("d_id"),
+        )
+        .values(outcome=sa.bindparam("d_outcome"), job_id=sa.bindparam("d_job"))
+    )
 
 
 def canonical_labels(labels: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:

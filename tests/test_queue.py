@@ -12,6 +12,7 @@ import pytest
 
 from bot import handlers, service_logging
 from bot.events import Trigger, classify
+from bot.leases import LeaseKeeper
 from bot.metrics import Metrics, render
 from bot.queue import SERVE_LEADER, JobRunner, remember_bot_login, trigger_job_thread
 from bot.service_codec import dump, load_track, load_trigger
@@ -369,3 +370,31 @@ def test_a_session_devin_no_longer_knows_is_dropped_after_several_404s(
         results += [r.result for r in poller.run_due()]
     assert results == ["error", "error", "error", "error", "done"]
     assert rt.store.live_session_ids() == []
+
+
+def test_held_leases_are_renewed_until_their_block_ends() -> None:
+    renewed: dict[str, int] = {"a": 0, "b": 0}
+
+    def renew(name: str) -> bool:
+        renewed[name] += 1
+        return True
+
+    with LeaseKeeper(lambda: renew("a"), 0.15, "a"), LeaseKeeper(lambda: renew("b"), 0.15, "b"):
+        time.sleep(0.4)  # about eight beats of 0.05 s
+    after = dict(renewed)
+    time.sleep(0.2)
+    assert after["a"] >= 2 and after["b"] >= 2
+    assert renewed == after  # nothing renews a lease whose work is over
+
+
+def test_a_lost_lease_is_reported_and_no_longer_renewed() -> None:
+    calls = []
+
+    def renew() -> bool:
+        calls.append(1)
+        return False  # another worker took it over
+
+    with LeaseKeeper(renew, 0.15, "x") as keeper:
+        assert keeper.lost.wait(2)
+        time.sleep(0.2)
+    assert len(calls) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -364,3 +365,49 @@ def test_processes_never_hold_the_same_session_at_once(store: Store, tmp_path: P
         for (_, end), (start, _) in itertools.pairwise(spans):
             assert start >= end, f"two ticks of {sid} overlapped"
     assert real.counts()["sessions_leased"] == 0
+
+
+def _deliver_loop(url: str, name: str, start: Any, out: multiprocessing.Queue[object]) -> None:
+    store = Store(url)
+    start.wait(30)
+    failed: list[str] = []
+
+    def deliver(thread: int) -> None:
+        for n in range(25):
+            try:
+                store.accept_delivery(
+                    hook_id="1",
+                    delivery_id=f"{name}-{thread}-{n}",
+                    event="issue_comment",
+                    action="created",
+                    outcome="accepted",
+                    job=_job(f"{name}-{thread}-{n}", thread=f"o/r#{thread}"),
+                )
+            except Exception as err:
+                failed.append(type(err).__name__)
+
+    threads = [threading.Thread(target=deliver, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    out.put(failed)
+
+
+def test_deliveries_from_threads_of_several_processes_are_all_recorded(
+    store: Store, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    ctx = multiprocessing.get_context("fork")
+    out: multiprocessing.Queue[object] = ctx.Queue()
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_deliver_loop, args=(url, f"p{i}", start, out)) for i in range(2)]
+    for p in procs:
+        p.start()
+    failures = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert failures == [[], []]
+    counts = Store(url).counts()
+    assert counts["deliveries"] == {"queued": 200}
+    assert counts["jobs"] == {"queued": 200}

@@ -14,8 +14,6 @@ from bot.handlers import RunOptions, handle
 from bot.tracker import TrackState
 from tests.support.stack import REPO, Stack
 
-pytest_plugins = ["tests.support.fixtures"]
-
 MARKER = "<!-- devin-bridge:session="
 
 

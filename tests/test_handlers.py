@@ -15,8 +15,6 @@ from bot.handlers import Outcome, RunOptions, handle
 from bot.tracker import tick
 from tests.support.stack import BOT_LOGIN, Stack
 
-pytest_plugins = ["tests.support.fixtures"]
-
 MARKER = "<!-- devin-bridge:session="
 
 

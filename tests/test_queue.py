@@ -23,8 +23,6 @@ from bot.store import NewJob, Store
 from tests.fakes.fake_github import make_rsa_keypair
 from tests.support.stack import Stack
 
-pytest_plugins = ["tests.support.fixtures"]
-
 
 class Clock:
     """Wall time plus a manual offset, so leases and run_after can be skipped over."""

@@ -16,8 +16,6 @@ from bot.emulator.config import EmulatorConfig
 from bot.tracker import TickResult, TrackState, tick
 from tests.support.stack import Stack, running_stack
 
-pytest_plugins = ["tests.support.fixtures"]
-
 
 def start(
     stack: Stack, scenario: str | dict[str, Any] | None = None, number: int | None = 7

@@ -1,6 +1,4 @@
-"""Pytest fixtures for the loopback stack. In a test module:
-
-pytest_plugins = ["tests.support.fixtures"]   # or: from tests.support.fixtures import stack
+"""Pytest fixtures for the loopback stack (loaded for every test by tests/conftest.py):
 
 def test_something(stack: Stack) -> None: ...
 """

@@ -101,6 +101,10 @@ def _drop_connection() -> Response:
     if sock is None:
         return _error(502, "drop faults need the werkzeug server (devin-bridge emulator)")
     g.dropped = True
+    # Logged before the socket closes: a client that retries at once must find this
+    # attempt ahead of its retry in the request log.
+    _record(emulator(), Response(b"", status=502))
+    g.recorded = True
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     # werkzeug fails to write this and treats it as a dropped connection.
@@ -143,7 +147,8 @@ def _after_request(response: Response) -> Response:
             response = _drop_connection()
         elif fault.status is not None:
             response = _fault_response(fault)
-    _record(emu, response)
+    if not g.get("recorded"):
+        _record(emu, response)
     return response
 
 

@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger("devin_bridge.service")
 # Ticks mostly wait on HTTP: a standalone worker runs more of them at once than the
 # in-process worker that shares a gunicorn process with the webhook.
 WORKER_THREADS = 8
+GIL_SWITCH_INTERVAL = 0.001
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -91,6 +93,9 @@ def _create_app(settings: Settings) -> Any:
 def post_worker_init_hook(worker: Any) -> None:
     from bot.app import runtime_of
 
+    # Hand the GIL over more often (default 5 ms): a webhook thread then waits less
+    # behind background ticks that parse JSON and render comments in the same process.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     runtime_of(worker.wsgi).start_background()
 
 

@@ -26,6 +26,7 @@ from bot.prompts import SOURCE_FOLLOW_UP, Instruction, build_followup, build_pro
 from bot.replies import config_note, help_reply, short_reply, undelivered_reason
 from bot.session_request import build_session_request
 from bot.threads import (
+    already_sent,
     find_status_comment,
     live_session,
     request_key,
@@ -173,10 +174,12 @@ class _Job:
         instruction = Instruction(
             text=ask.text, requested_by=who, source=SOURCE_FOLLOW_UP, trigger_url=t.comment_url
         )
+        message = build_followup(instruction, light_context(t))
         try:
-            sent = deps.devin.send_message(
-                live.session_id, build_followup(instruction, light_context(t))
-            )
+            if already_sent(deps.devin, live.session_id, message):
+                sent: Session | None = live
+            else:
+                sent = deps.devin.send_message(live.session_id, message)
         except RETRYABLE:
             raise
         except DevinError as err:

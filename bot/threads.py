@@ -23,6 +23,7 @@ MAX_TAG_CHARS = 200
 # Bounds the walk over a thread's sessions (old ones are mostly exited).
 MAX_THREAD_SESSIONS = 500
 MAX_SCANNED_COMMENTS = 100
+MAX_SCANNED_MESSAGES = 1000
 
 
 def repo_tag(repo: str) -> str:
@@ -80,6 +81,18 @@ def live_session(devin: DevinClient, repo: str, number: int) -> Session | None:
 
 
 _REQUESTER = re.compile(r"requested by @([A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?)")
+
+
+def already_sent(devin: DevinClient, session_id: str, message: str) -> bool:
+    """Whether this exact follow-up is already in the session: a retried job (after a
+    crash or a lost answer) must not deliver the same message twice."""
+    wanted = message.strip()
+    for count, sent in enumerate(devin.iter_messages(session_id, first=200), start=1):
+        if not sent.from_devin and sent.message.strip() == wanted:
+            return True
+        if count >= MAX_SCANNED_MESSAGES:
+            break
+    return False
 
 
 def requester_in(body: str) -> str | None:

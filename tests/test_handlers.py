@@ -96,6 +96,27 @@ def test_second_command_on_the_thread_is_a_follow_up_in_the_same_session_and_com
     assert any("also add a regression test" in m.message and m.source == "user" for m in sent)
 
 
+def test_a_retried_follow_up_is_delivered_once(stack: Stack) -> None:
+    """A queue retrying a follow-up job (after a crash or a lost answer) must not send
+    the same message into the session twice."""
+    seed_issue(stack)
+    stack.allow("bob")
+    first = comment(stack, "/devin fix the flaky test")
+    assert first.session is not None
+    c = stack.github.add_comment(stack.repo, 7, "/devin use the retry helper", user="bob")
+    trigger = stack.comment_trigger(c)
+    assert handle(trigger, stack.deps()).action == "followed_up"
+    assert handle(trigger, stack.deps()).action == "followed_up"  # the retry
+    sent = stack.devin_client().list_messages(first.session.session_id, first=200).items
+    assert sum("use the retry helper" in m.message for m in sent if m.source == "user") == 1
+    posts = [
+        r
+        for r in stack.devin_requests()
+        if r["method"] == "POST" and r["path"].endswith("/messages")
+    ]
+    assert len(posts) == 1
+
+
 def test_new_always_starts_another_session(stack: Stack) -> None:
     seed_issue(stack)
     first = comment(stack, "/devin fix the flaky test")

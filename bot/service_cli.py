@@ -69,9 +69,11 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
         "timeout": 30,
         "graceful_timeout": 20,
         "keepalive": 5,
-        # Recycle workers now and then (leaks); jitter keeps them from restarting together.
-        "max_requests": 2000,
-        "max_requests_jitter": 200,
+        # Recycle workers now and then (a guard against leaks); jitter keeps them from
+        # restarting together. Rarely: each recycle boots a worker and may move the
+        # background leader, which costs a burst of slow acknowledgements.
+        "max_requests": 20000,
+        "max_requests_jitter": 2000,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "info",

@@ -312,7 +312,14 @@ def wait_for(
         track, session = result.state, result.session
         if result.done or timed_out:
             return Waited(track, session, timed_out=timed_out and not result.settled)
-        grace = result.settled and not seen_active and polls <= FOLLOW_UP_GRACE_POLLS
+        # After a follow-up the session may still show its old settled state for a poll
+        # or two; a usage-limit suspension, though, no message can lift.
+        grace = (
+            result.settled
+            and not seen_active
+            and polls <= FOLLOW_UP_GRACE_POLLS
+            and not result.session.blocked_by_usage
+        )
         if result.settled and not grace:
             return Waited(track, session)
         seen_active = seen_active or not result.settled

@@ -53,6 +53,7 @@ MARKER_SUFFIX = " -->"
 # status comment whose session does not exist yet.
 REPLY_MARKER = "<!-- devin-bridge:reply -->"
 PENDING_MARKER = "<!-- devin-bridge:pending -->"
+STOPPED_MARKER = "<!-- devin-bridge:stopped -->"
 
 COMMENT_LIMIT = 65_536
 _COMMENT_BUDGET = 60_000  # headroom below GitHub's limit
@@ -236,6 +237,8 @@ def _compose(view: StatusView, *, show_elapsed: bool, previews: bool, structured
 
     out += _attachment_lines(view.attachments, previews=previews)
     out += ["", "---", f"<sub>{_footer(view, trigger)}</sub>"]
+    if view.stopped:
+        out.append(STOPPED_MARKER)  # so a later `/devin status` still shows it stopped
     return "\n".join(out)
 
 

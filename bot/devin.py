@@ -115,8 +115,9 @@ class DevinClient(DevinResources):
         raise last
 
     def find_session_by_tag(self, tag: str) -> Session | None:
-        page = self.list_sessions(tags=[tag], first=1)
-        return page.items[0] if page.items else None
+        # The tag filter's semantics are not documented: check the tag ourselves.
+        page = self.list_sessions(tags=[tag], first=10)
+        return next((s for s in page.items if tag in s.tags), None)
 
     def get_session(self, session_id: str) -> Session:
         data = self._request("GET", self._session_path(session_id), what="session " + session_id)

@@ -33,6 +33,7 @@ from bot.threads import (
     requester_in,
     session_for_request,
     thread_sessions,
+    trigger_url_in,
 )
 from bot.tracker import TrackState, session_started_at, status_view, tick, write_comment
 
@@ -176,7 +177,8 @@ class _Job:
         )
         message = build_followup(instruction, light_context(t))
         try:
-            if already_sent(deps.devin, live.session_id, message):
+            # The message names the trigger comment's URL, so an equal one is this retry.
+            if t.comment_url and already_sent(deps.devin, live.session_id, message):
                 sent: Session | None = live
             else:
                 sent = deps.devin.send_message(live.session_id, message)
@@ -289,8 +291,15 @@ class _Job:
                 deps.github, t.repo, t.number, session.session_id, deps.bot_login
             )
         requester = (requester_in(found.body) if found else None) or t.sender.login
+        if found is not None:
+            stopped = stopped or comments.STOPPED_MARKER in found.body
         track = self._track(session, requested_by=requester, note=note, stopped=stopped)
-        self.track = replace(track, comment_id=found.id if found else None)
+        first_link = trigger_url_in(found.body) if found else None
+        self.track = replace(
+            track,
+            comment_id=found.id if found else None,
+            trigger_url=first_link or track.trigger_url,
+        )
         return self.track
 
     def _ticked(self, action: str, track: TrackState, session: Session | None) -> Outcome:

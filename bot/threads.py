@@ -80,6 +80,10 @@ def live_session(devin: DevinClient, repo: str, number: int) -> Session | None:
     return next((s for s in thread_sessions(devin, repo, number) if s.is_live), None)
 
 
+_TRIGGER_LINK = re.compile(
+    r"requested by @[^\s]+ (?:in \[this (?:review )?comment\]|in \[this review\]|\(\[trigger\])"
+    r"\((https://[^)\s]+)\)"
+)
 _REQUESTER = re.compile(r"requested by @([A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?)")
 
 
@@ -93,6 +97,12 @@ def already_sent(devin: DevinClient, session_id: str, message: str) -> bool:
         if count >= MAX_SCANNED_MESSAGES:
             break
     return False
+
+
+def trigger_url_in(body: str) -> str | None:
+    """The link to the comment (or label, workflow) that started the session."""
+    m = _TRIGGER_LINK.search(body or "")
+    return m.group(1) if m else None
 
 
 def requester_in(body: str) -> str | None:

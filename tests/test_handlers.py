@@ -148,6 +148,22 @@ def test_stop_terminates_the_live_session_and_finalises_its_comment(stack: Stack
     assert stack.sessions()[0]["status"] == "exit"
 
 
+def test_status_after_stop_still_shows_the_session_stopped_and_its_first_trigger(
+    stack: Stack,
+) -> None:
+    seed_issue(stack)
+    started = comment(stack, "/devin fix the flaky test")
+    [before] = stack.bot_comments(7)
+    first_link = before["body"].split("in [this comment](", 1)[1].split(")", 1)[0]
+    comment(stack, "/devin stop")
+    refreshed = comment(stack, "/devin status")
+    assert refreshed.comment_id == started.comment_id
+    [status] = stack.bot_comments(7)
+    assert "Devin was stopped" in status["body"]
+    assert "Devin finished" not in status["body"]
+    assert f"in [this comment]({first_link})" in status["body"]
+
+
 def test_stop_without_a_live_session_gets_a_short_reply(stack: Stack) -> None:
     seed_issue(stack)
     outcome = comment(stack, "/devin stop")

@@ -26,7 +26,7 @@ from bot.action_event import ActionEvent, EventError
 from bot.action_inputs import ActionInputs
 from bot.action_report import Report, blank_outputs, error_summary, publish
 from bot.attachments import save_attachments
-from bot.comments import AttachmentView, StatusView
+from bot.comments import STOPPED_MARKER, AttachmentView, StatusView
 from bot.devin import DevinClient
 from bot.devin_errors import (
     DevinAuthError,
@@ -36,13 +36,21 @@ from bot.devin_errors import (
     DevinNotFound,
     DevinValidationError,
 )
-from bot.devin_models import STATE_QUEUED, STATE_STILL_RUNNING, STATE_WORKING, Attachment, Session
+from bot.devin_models import (
+    STATE_FAILED,
+    STATE_QUEUED,
+    STATE_STILL_RUNNING,
+    STATE_STOPPED,
+    STATE_WORKING,
+    Attachment,
+    Session,
+)
 from bot.events import Ignored, Trigger, classify
 from bot.github_api import GitHubClient
 from bot.github_models import GitHubAuthError, GitHubError, GitHubForbidden, GitHubRateLimited
 from bot.handlers import Deps, Outcome, RunOptions, handle
 from bot.markdown import code_span, escape_text, link, table_cell
-from bot.threads import BRIDGE_TAG, find_status_comment, repo_tag, requester_in
+from bot.threads import BRIDGE_TAG, find_status_comment, repo_tag, requester_in, trigger_url_in
 from bot.tracker import TickResult, TrackState, tick
 from bot.transient import retry_for
 from bot.workflow_commands import WorkflowCommands
@@ -220,6 +228,7 @@ def react(
         outputs = session_outputs(
             session, state=session.state(), comment_id=outcome.comment_id, reason=message
         )
+        outputs["skipped"] = "true"  # nothing was created or messaged
         summary = _summary(session, outcome.track, deps, inputs, error=message)
         return Report(_failed_exit(outcome), outputs, summary, message)
     commands.info(f"Devin session {session.session_id}: {outcome.action} ({session.url})")
@@ -359,6 +368,10 @@ def _left(deadline: float, clock: Clock) -> float:
 
 def _state(session: Session, *, stopped: bool, timed_out: bool) -> str:
     state = session.state(stopped=stopped)
+    # Right after a stop Devin may still report running: the comment already says
+    # stopped, so must the output.
+    if stopped and state != STATE_FAILED:
+        return STATE_STOPPED
     if timed_out and state in (STATE_WORKING, STATE_QUEUED):
         return STATE_STILL_RUNNING
     return state
@@ -404,6 +417,10 @@ def _download(devin: DevinClient, attachments: tuple[Attachment, ...], dest: Pat
 # --- mode refresh ---------------------------------------------------------------------
 
 
+# How long after it ended a session's comment is still brought up to date by refresh.
+RECENTLY_ENDED_S = 3 * 24 * 3600.0
+
+
 def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowCommands) -> Report:
     """Poll each live session of the repository once and update its status comment when
     the session changed since the comment was last written."""
@@ -416,7 +433,10 @@ def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowComma
         if session.tags and not wanted <= set(session.tags):
             continue  # the API's tag filter semantics are undocumented
         number = thread_number(session, repo)
-        if not session.is_live or number is None:
+        if number is None:
+            continue
+        # Ended sessions too, while recent: their comment must show how they ended.
+        if not session.is_live and deps.clock() - _epoch(session.updated_at) > RECENTLY_ENDED_S:
             continue
         try:
             found = find_status_comment(
@@ -430,8 +450,9 @@ def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowComma
                 number=number,
                 comment_id=found.id,
                 requested_by=requester_in(found.body) or "",
-                trigger_url=None,
+                trigger_url=trigger_url_in(found.body),
                 started_at=_epoch(session.created_at) or deps.clock(),
+                stopped=STOPPED_MARKER in found.body,
                 trigger=inputs.trigger,
             )
             result = tick(track, deps, session=session)
@@ -441,7 +462,7 @@ def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowComma
                 raise
             warnings.append(f"session {session.session_id} on #{number}: {message}")
             continue
-        state = _state(result.session, stopped=False, timed_out=False)
+        state = _state(result.session, stopped=track.stopped, timed_out=False)
         rows.append((f"#{number}", result.session, state))
         commands.info(f"#{number}: session {session.session_id} is {state}")
     reason = f"refreshed {len(rows)} status comment(s)"

@@ -366,6 +366,8 @@ def _attachment_lines(attachments: Iterable[AttachmentView], *, previews: bool) 
             limit = min(_PREVIEW_CHARS, budget)
             # Redact a window wider than what is shown, so no secret is cut in half first.
             text = redact_secrets(a.text_preview[: limit + 1_000].replace("\r\n", "\n"))
+            # A marker inside a preview must not make this comment look like another's.
+            text = text.replace("<!--", "<\u200b!--")
             text = truncate(text, limit, suffix="\n… (truncated)")
             budget -= len(text)
             out += ["", details(f"📄 {one_line(_defang(a.name, 120))[:120]}", fence(text))]

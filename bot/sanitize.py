@@ -304,7 +304,9 @@ def _redact_assignment(m: re.Match[str]) -> str:
 # --- safe echoing -----------------------------------------------------------
 
 _MENTION_ENTITY = re.compile(r"&(?:#0*64|#[xX]0*40|commat);?(?=[A-Za-z0-9])")
-_MENTION = re.compile(r"(?<![A-Za-z0-9_`/.+=-])@(?=[A-Za-z0-9])")
+# Only an email-like `a@b` and a URL path `/@user` are left alone: GitHub also links
+# mentions after `_`, `-`, `.`, `+` or `=` (e.g. `_@x_` renders as an emphasised mention).
+_MENTION = re.compile(r"(?<![A-Za-z0-9/])@(?=[A-Za-z0-9])")
 ZWSP = "\u200b"
 
 

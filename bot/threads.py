@@ -116,19 +116,21 @@ def find_status_comment(
 ) -> CommentInfo | None:
     """The session's status comment, found by its marker.
 
-    Anyone can paste a marker into a comment, so with a known bot login only the
-    bot's own comments (or another bot's) count.
+    Anyone (another App, or Devin through an attachment shown in a comment) can put a
+    marker into a comment, so only a comment written by the bot itself with the marker
+    as its first line counts. With the bot's login unknown nothing counts: a new
+    comment is better than editing someone else's.
     """
+    if not bot_login:
+        return None
     mark = marker(session_id)
     found = github.find_comment(repo, number, mark)
-    if found is None or _trusted(found, bot_login):
+    if found is not None and _ours(found, mark, bot_login):
         return found
     recent = github.comments(repo, number, limit=MAX_SCANNED_COMMENTS)
-    return next((c for c in reversed(recent) if mark in c.body and _trusted(c, bot_login)), None)
+    return next((c for c in reversed(recent) if _ours(c, mark, bot_login)), None)
 
 
-def _trusted(comment: CommentInfo, bot_login: str | None) -> bool:
-    if not bot_login:
-        return True
-    author = comment.author
-    return author.login.lower() == bot_login.lower() or author.is_bot
+def _ours(comment: CommentInfo, mark: str, bot_login: str) -> bool:
+    first_line = comment.body.lstrip().split("\n", 1)[0].strip()
+    return first_line == mark and comment.author.login.lower() == bot_login.lower()

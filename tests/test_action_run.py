@@ -122,3 +122,28 @@ def test_schedule_payload_gets_repository_and_sender(tmp_path: Path) -> None:
     assert isinstance(got, ActionEvent)
     assert got.payload["repository"] == {"full_name": REPO}
     assert got.payload["sender"] == {"login": "alice", "type": "User"}
+
+
+class _Commands:
+    """WorkflowCommands stand-in that records info lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, text: str) -> None:
+        self.lines.append(text)
+
+
+@pytest.mark.parametrize(("status", "words"), [("exit", "Devin finished"), ("error", "failed")])
+def test_refresh_finalises_a_session_that_ended_between_runs(
+    stack: Stack, status: str, words: str
+) -> None:
+    from bot.action_run import refresh
+
+    track, number = started(stack, "long")
+    assert "Devin finished" not in status_body(stack, number)
+    later = int(stack.deps().clock()) + 5
+    stack.emulator.patch_session(track.session_id, {"status": status, "updated_at": later})
+    report = refresh(inputs(mode="refresh"), REPO, stack.deps(), _Commands())  # type: ignore[arg-type]
+    assert report.exit_code == 0
+    assert words in status_body(stack, number)

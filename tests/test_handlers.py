@@ -629,3 +629,44 @@ def test_option_tags_cannot_claim_another_thread(stack: Stack) -> None:
         "thread:octo-org/octo-repo#7",
     ]
     assert "ok-tag" in tags
+
+
+# --- finding the status comment again -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("author", "body_first_line", "bot_login"),
+    [
+        ("mallory", "{marker}", BOT_LOGIN),  # a user pasting the marker
+        ("other-app[bot]", "{marker}", BOT_LOGIN),  # another App's comment
+        (BOT_LOGIN, "Status of the work", BOT_LOGIN),  # marker not on the first line
+        (BOT_LOGIN, "{marker}", None),  # the bot's login is unknown
+    ],
+)
+def test_only_the_bots_own_marked_comment_counts_as_the_status_comment(
+    stack: Stack, author: str, body_first_line: str, bot_login: str | None
+) -> None:
+    from bot.comments import marker
+    from bot.threads import find_status_comment
+
+    seed_issue(stack)
+    mark = marker("0123456789abcdef0123456789abcdef")
+    first = body_first_line.format(marker=mark)
+    stack.github.add_comment(stack.repo, 7, f"{first}\n{mark}\nrequested by @mallory", user=author)
+    found = find_status_comment(
+        stack.github_client(), stack.repo, 7, "0123456789abcdef0123456789abcdef", bot_login
+    )
+    assert found is None
+
+
+def test_the_bots_marked_comment_is_found(stack: Stack) -> None:
+    from bot.comments import marker
+    from bot.threads import find_status_comment
+
+    seed_issue(stack)
+    mark = marker("0123456789abcdef0123456789abcdef")
+    posted = stack.github.add_comment(stack.repo, 7, f"{mark}\nworking", user=BOT_LOGIN)
+    found = find_status_comment(
+        stack.github_client(), stack.repo, 7, "0123456789abcdef0123456789abcdef", BOT_LOGIN
+    )
+    assert found is not None and found.id == posted.id

@@ -160,6 +160,11 @@ def test_sanitize_untrusted_strips_and_redacts() -> None:
         ("https://x.com/@user", "https://x.com/@user"),
         ("@ alone and @@", "@ alone and @@"),
         ("already @\u200bsafe", "already @\u200bsafe"),
+        ("_@victim_ and __@org/team__", "_@\u200bvictim_ and __@\u200borg/team__"),
+        (
+            "-@victim .@victim +@victim =@victim",
+            "-@\u200bvictim .@\u200bvictim +@\u200bvictim =@\u200bvictim",
+        ),
     ],
 )
 def test_neutralize_mentions(raw: str, expected: str) -> None:

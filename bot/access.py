@@ -15,12 +15,18 @@ from bot.events import Trigger
 from bot.github_api import GitHubClient
 from bot.github_models import GitHubAuthError, GitHubError, GitHubRateLimited, GitHubUnavailable
 
+# Events only people with write access (or the repository's own automation) can cause.
+# A prompt given on any other event (say issue_comment) still gets the sender checked.
+OWNER_EVENTS = frozenset(
+    {"workflow_dispatch", "schedule", "push", "workflow_run", "repository_dispatch"}
+)
+
 
 def refusal(trigger: Trigger, config: RepoConfig, github: GitHubClient, log: logging.Logger) -> str:
     """Why the sender may not use Devin here ("" when they may)."""
     perms = config.permissions
-    if trigger.kind == "prompt":
-        return ""  # the workflow's own prompt: its authors have write access
+    if trigger.kind == "prompt" and trigger.event in OWNER_EVENTS:
+        return ""  # the workflow's own prompt, started by people with write access
     sender = trigger.sender
     if sender.is_bot:
         return "" if bot_allowed(perms, sender.login) else "bots may not start Devin here"

@@ -28,7 +28,7 @@ from bot.queue import JobQueue, trigger_job_thread
 from bot.service_codec import dump
 from bot.service_deps import DepsFactory
 from bot.service_runtime import Runtime
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.store import NewJob, Store
 
 log = logging.getLogger("devin_bridge.webhook")
@@ -49,6 +49,11 @@ def create_app(
     """The WSGI app. Reads the environment (through Settings) only when `settings` is None."""
     if settings is None:
         settings = Settings.from_env(os.environ)
+        missing = settings.missing_for_service()
+        if missing:  # e.g. under a plain `gunicorn 'bot.app:create_app()'`
+            raise SettingsError(
+                "devin-bridge cannot start: set " + ", ".join(missing) + " in the environment"
+            )
     if not logging.getLogger().handlers:  # plain gunicorn: nobody configured logging
         service_logging.configure(settings.secrets())
     service_logging.install_filter(settings.secrets())
@@ -86,7 +91,7 @@ def _routes(app: Flask, runtime: Runtime, limit: int) -> None:
         queue_ok = runtime.queue.ping()
         body = {
             "status": "ok" if store_ok and queue_ok else "degraded",
-            "store": {"ok": store_ok, "url": runtime.store.url},
+            "store": {"ok": store_ok},
             "queue": {"ok": queue_ok, "kind": runtime.queue.kind},
             "background": runtime.background_running,
         }

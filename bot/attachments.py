@@ -53,6 +53,28 @@ def _resolve(host: str) -> list[str]:
         return []
 
 
+# IPv6 prefixes that embed an IPv4 address (NAT64, 6to4): as "global" as the IPv4
+# address inside them is.
+_EMBEDDING_V4 = (
+    (ipaddress.ip_network("64:ff9b::/96"), 96),
+    (ipaddress.ip_network("64:ff9b:1::/48"), 96),
+    (ipaddress.ip_network("2002::/16"), 16),
+)
+
+
+def _tunnels_to_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return False
+    for net, shift in _EMBEDDING_V4:
+        if ip in net:
+            if shift == 16:  # 6to4: the 32 bits after the prefix
+                inner = ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF)
+            else:  # NAT64: the last 32 bits
+                inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+            return not inner.is_global
+    return False
+
+
 def _check_url(url: str, api_origin: str, resolve: Resolver) -> bool:
     """Return True when ``url`` is on the API origin (auth may be sent)."""
     parts = urlsplit(url)
@@ -67,7 +89,7 @@ def _check_url(url: str, api_origin: str, resolve: Resolver) -> bool:
             ip = ipaddress.ip_address(address.split("%")[0])
         except ValueError:
             continue
-        if not ip.is_global:
+        if not ip.is_global or _tunnels_to_private(ip):
             raise UnsafeAttachment(
                 f"refusing to download attachment from a private address ({parts.hostname})"
             )

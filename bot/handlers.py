@@ -94,6 +94,8 @@ class _Job:
         if isinstance(ask, str):
             return self._outcome("ignored", reason=ask)
         refused = refusal(t, self.config, deps.github, deps.log)
+        if refused and t.sender.is_bot:
+            return self._outcome("ignored", reason=refused)  # no replies to bots: no loops
         if refused:
             reply = None
             if self.config.permissions.reply_to_refused:

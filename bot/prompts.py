@@ -56,7 +56,13 @@ _TAG_NAMES = (
     "comments",
     "comment",
 )
-_OUR_TAGS = re.compile(r"<[ \t]{0,8}(/?)[ \t]{0,8}(" + "|".join(_TAG_NAMES) + r")\b", re.I)
+# Any whitespace (newlines, NBSP, U+2028) may sit inside a tag a model would still read,
+# and full-width or small less-than signs look like `<` to it as well.
+_LT = "[<\uff1c\ufe64]"
+_OUR_TAGS = re.compile(_LT + r"\s{0,8}(/?)\s{0,8}(" + "|".join(_TAG_NAMES) + r")\b", re.I)
+_OUR_TAGS_ESCAPED = re.compile(
+    r"&(?:lt|#0*60|#[xX]0*3[cC]);\s{0,8}(/?)\s{0,8}(" + "|".join(_TAG_NAMES) + r")\b", re.I
+)
 _TEMPLATE_FIELD = re.compile(r"\{(text|title|number|repo|url|author|requested_by)\}")
 
 
@@ -419,6 +425,7 @@ def _clean(text: str | None) -> str:
 
 def _escape_tags(text: str) -> str:
     """Stop untrusted text from closing or opening the prompt's own blocks."""
+    text = _OUR_TAGS_ESCAPED.sub(lambda m: "&amp;lt;" + m.group(1) + m.group(2), text)
     return _OUR_TAGS.sub(lambda m: "&lt;" + m.group(1) + m.group(2), text)
 
 

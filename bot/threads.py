@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-from bot.comments import marker
+from bot.comments import find_session_id, marker
 from bot.config import RESERVED_TAG_PREFIXES
 from bot.devin import IDEMPOTENCY_TAG_PREFIX, DevinClient
-from bot.devin_models import Session
+from bot.devin_models import Session, same_session
 from bot.devin_requests import MAX_TAGS, dedupe
 from bot.github_api import GitHubClient
 from bot.github_models import CommentInfo
@@ -125,12 +125,18 @@ def find_status_comment(
         return None
     mark = marker(session_id)
     found = github.find_comment(repo, number, mark)
-    if found is not None and _ours(found, mark, bot_login):
+    if found is not None and _ours(found, session_id, bot_login):
         return found
     recent = github.comments(repo, number, limit=MAX_SCANNED_COMMENTS)
-    return next((c for c in reversed(recent) if _ours(c, mark, bot_login)), None)
+    return next((c for c in reversed(recent) if _ours(c, session_id, bot_login)), None)
 
 
-def _ours(comment: CommentInfo, mark: str, bot_login: str) -> bool:
+def _ours(comment: CommentInfo, session_id: str, bot_login: str) -> bool:
     first_line = comment.body.lstrip().split("\n", 1)[0].strip()
-    return first_line == mark and comment.author.login.lower() == bot_login.lower()
+    # The API may spell an id with or without `devin-`: compare the bare ids.
+    found = find_session_id(first_line)
+    return (
+        found is not None
+        and same_session(found, session_id)
+        and comment.author.login.lower() == bot_login.lower()
+    )

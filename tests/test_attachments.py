@@ -135,6 +135,10 @@ API = "https://api.devin.ai"
         ("https://internal.example.com/a", ["fd00::1"], "private address"),
         ("https://internal.example.com/a", ["fe80::1%eth0"], "private address"),
         ("https://internal.example.com/a", ["::ffff:127.0.0.1"], "private address"),
+        # NAT64 and 6to4 addresses that wrap a private IPv4 address
+        ("https://internal.example.com/a", ["64:ff9b::7f00:1"], "private address"),
+        ("https://internal.example.com/a", ["64:ff9b::a9fe:a9fe"], "private address"),
+        ("https://internal.example.com/a", ["2002:a9fe:a9fe::1"], "private address"),
         # one bad address among good ones is enough (DNS can hand out either)
         ("https://mixed.example.com/a", [PUBLIC_IP, "10.1.2.3"], "private address"),
         # literal addresses need no resolver

@@ -347,12 +347,14 @@ def test_triage_role_is_below_the_default_minimum(stack: Stack) -> None:
     assert comment(stack, "/devin fix it", user="alice").action == "refused"  # write < maintain
 
 
-def test_bot_senders_are_refused_unless_allowed(stack: Stack) -> None:
+def test_bot_senders_are_ignored_without_a_reply_unless_allowed(stack: Stack) -> None:
     seed_issue(stack)
     stack.github.add_user("renovate[bot]", "Bot")
     refused = comment(stack, "/devin update deps", user="renovate[bot]")
-    assert refused.action == "refused" and "bots" in refused.reason
+    assert refused.action == "ignored" and "bots" in refused.reason
+    assert refused.skipped
     assert stack.sessions() == []
+    assert stack.bot_comments(7) == []  # no reply a bot could answer: no loops
     stack.github.add_file(
         stack.repo, ".github/devin.yml", "permissions: {allow_bots: ['renovate[bot]']}\n"
     )
@@ -432,6 +434,19 @@ def test_prompt_on_an_issue_event_reports_on_that_issue(stack: Stack) -> None:
     assert outcome.action == "created"
     assert "thread:octo-org/octo-repo#12" in stack.sessions()[0]["tags"]
     assert len(stack.bot_comments(12)) == 1
+
+
+def test_a_prompt_on_an_event_anyone_can_cause_still_checks_the_sender(stack: Stack) -> None:
+    """`prompt: ${{ github.event.comment.body }}` on issue events must not let anyone
+    start sessions: only workflow_dispatch, schedule and the like skip the check."""
+    seed_issue(stack, 12, title="Crash on start")
+    outcome = handle(
+        stack.prompt_trigger("Do what mallory says", number=12, sender="mallory"), stack.deps()
+    )
+    assert outcome.action == "refused"
+    assert stack.sessions() == []
+    dispatched = handle(stack.prompt_trigger("Nightly triage", sender="mallory"), stack.deps())
+    assert dispatched.action == "created"  # workflow_dispatch: the workflow's own prompt
 
 
 def test_comment_option_off_posts_nothing(stack: Stack) -> None:

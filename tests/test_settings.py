@@ -69,3 +69,19 @@ def test_app_key_from_a_file_and_secrets_hidden_from_repr(tmp_path: Path) -> Non
     for secret in ("cog_key", "s3cret", "abc"):
         assert secret not in text
     assert set(s.secrets()) >= {"cog_key", "s3cret"}
+
+
+def test_the_app_factory_refuses_to_start_without_secret_or_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`gunicorn 'bot.app:create_app()'` must refuse like `devin-bridge serve` does."""
+    from bot.app import create_app
+
+    for name in (*FULL, "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEVIN_API_KEY", "cog_key")
+    monkeypatch.setenv("DEVIN_ORG_ID", "org-1")
+    with pytest.raises(SettingsError) as err:
+        create_app()
+    assert "GITHUB_WEBHOOK_SECRET" in str(err.value) and "GITHUB_TOKEN" in str(err.value)
+    assert "cog_key" not in str(err.value)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot import polling, tracker
+from bot import comments, polling, tracker
 from bot.devin_errors import DevinError, DevinNotFound
 from bot.devin_models import Session
 from bot.github_models import GitHubError
@@ -202,12 +202,27 @@ class Poller:
         if isinstance(err, DevinNotFound) and claim.errors + 1 >= NOT_FOUND_LIMIT:
             # Several 404s in a row, not one: a wrong DEVIN_ORG_ID must not end them all.
             log.warning("session %s no longer exists at Devin; no longer polled", claim.session_id)
+            self._finalise_lost(claim)
             self._give_up(claim, self.clock())
             return "done"
         delay = backoff(claim.errors + 1, max(self.poll_interval, 1.0))
         log.warning("tick of session %s failed (retry in %.0f s): %s", claim.session_id, delay, err)
         self.store.release_session(claim, next_poll_at=self.clock() + delay, error=str(err))
         return "error"
+
+    def _finalise_lost(self, claim: ClaimedSession) -> None:
+        """Say on the thread that the session is gone, so the comment is not left
+        showing it at work forever."""
+        try:
+            state = load_track(claim.track)
+            deps = self.factory.deps(claim.repo, claim.installation_id)
+            gone = Session.from_api({"session_id": state.session_id, "status": "error"})
+            view = tracker.status_view(
+                state, gone, deps, error="Devin no longer knows this session; polling stopped"
+            )
+            tracker.write_comment(state, comments.render(view), deps)
+        except (CodecError, DevinError, GitHubError) as err:
+            log.warning("could not finalise the comment of %s: %s", claim.session_id, err)
 
     def _give_up(self, claim: ClaimedSession, now: float) -> None:
         self.store.finish_tick(

@@ -368,6 +368,9 @@ def test_a_session_devin_no_longer_knows_is_dropped_after_several_404s(
         results += [r.result for r in poller.run_due()]
     assert results == ["error", "error", "error", "error", "done"]
     assert rt.store.live_session_ids() == []
+    # The thread is told, rather than left with a comment showing Devin at work.
+    [status] = [c for c in stack.bot_comments(17) if "devin-bridge:session=" in c["body"]]
+    assert "no longer knows this session" in status["body"]
 
 
 def test_held_leases_are_renewed_until_their_block_ends() -> None:

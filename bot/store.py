@@ -629,6 +629,18 @@ class Store:
         if live_session_id is not None:
             values["live_session_id"] = live_session_id
         conn.execute(sa.update(threads).where(threads.c.thread_key == key).values(values))
+        if closed is False:
+            # Reopened: sessions that stopped being polled only because the thread was
+            # closed (not exited, not failed) are followed again.
+            conn.execute(
+                sa.update(sessions)
+                .where(
+                    sessions.c.thread_key == key,
+                    sessions.c.done.is_(True),
+                    sessions.c.status.not_in(("exit", "error")),
+                )
+                .values(done=False, next_poll_at=now)
+            )
 
     def thread(self, thread_key: str) -> dict[str, Any] | None:
         with self._read() as conn:

@@ -207,6 +207,26 @@ def test_a_closed_thread_stops_polling_once_the_session_is_settled(
     assert row is not None and row["done"] and row["state"] == "finished"
 
 
+def test_a_reopened_thread_is_polled_again(stack: Stack, tmp_path: Path) -> None:
+    stack.allow("alice")
+    stack.use_scenario("wait_for_user")
+    rt = _runtime(stack, tmp_path)
+    _queue_comment(rt, stack, 14, "/devin propose a plan")
+    _drain(rt, lambda: rt.store.live_session_ids() or None)
+    (sid,) = rt.store.live_session_ids()
+    poller = rt.poller("p")
+    for _ in range(6):  # let it settle (waiting for the user), then stop on close
+        rt.store.poll_now(sid)
+        poller.run_due()
+    rt.store.set_thread_closed(f"{stack.repo}#14", True)
+    for _ in range(4):
+        rt.store.poll_now(sid)
+        poller.run_due()
+    assert rt.store.live_session_ids() == []
+    rt.store.set_thread_closed(f"{stack.repo}#14", False)  # reopened
+    assert rt.store.live_session_ids() == [sid]
+
+
 def test_stop_finalises_the_comment_and_polling_ends(stack: Stack, tmp_path: Path) -> None:
     stack.allow("alice")
     stack.use_scenario("long")

@@ -53,6 +53,10 @@ class Trigger:
     review: ReviewLocation | None
     previous_text: str | None
     dedupe_key: str
+    # The issue or pull request as the event saw it: what the requester read. The prompt
+    # uses it rather than a later read, which an author could have edited meanwhile.
+    subject_title: str | None = None
+    subject_body: str | None = None
 
     @property
     def thread(self) -> str | None:
@@ -158,6 +162,8 @@ def _issue_comment(
         review=None,
         previous_text=previous,
         dedupe_key=key,
+        subject_title=_opt_str(issue.get("title")),
+        subject_body=_opt_str(issue.get("body")),
     )
 
 
@@ -209,6 +215,8 @@ def _review_comment(
         review=review,
         previous_text=None,
         dedupe_key=f"review-comment:{repo}:{comment_id}",
+        subject_title=_opt_str(pull.get("title")),
+        subject_body=_opt_str(pull.get("body")),
     )
 
 
@@ -250,6 +258,8 @@ def _labeled(
         review=None,
         previous_text=None,
         dedupe_key=f"label:{repo}#{number}:{label}:{stamp or ''}",
+        subject_title=_opt_str(item.get("title")),
+        subject_body=_opt_str(item.get("body")),
     )
 
 

@@ -69,6 +69,18 @@ UNFINISHED = ("queued", "running")
 _JOBS_C = jobs.alias("c")
 _JOBS_K = jobs.alias("k")
 _SESSIONS_C = sessions.alias("c")
+_THREAD_JOBS = jobs.alias("tj")
+
+
+def _no_thread_job_running(c: sa.FromClause) -> sa.ColumnElement[bool]:
+    """A thread's trigger job (a follow-up, a stop) and a poll of its session never run
+    at once: both write the same status comment."""
+    j = _THREAD_JOBS
+    return ~(
+        sa.select(j.c.id)
+        .where(j.c.thread_key == c.c.thread_key, j.c.state.in_(UNFINISHED))
+        .exists()
+    )
 
 
 class Store:
@@ -436,7 +448,7 @@ class Store:
     ) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
         c = _SESSIONS_C
         free = sa.or_(c.c.lease_until.is_(None), c.c.lease_until < now)
-        due = sa.and_(c.c.done == sa.false(), free)
+        due = sa.and_(c.c.done == sa.false(), free, _no_thread_job_running(c))
         if not all_live:
             due = sa.and_(due, c.c.next_poll_at <= now)
         return c, due
@@ -941,6 +953,7 @@ def _claim_due_stmt() -> sa.UpdateBase:
             c.c.done == sa.false(),
             sa.or_(c.c.lease_until.is_(None), c.c.lease_until < now),
             c.c.next_poll_at <= now,
+            _no_thread_job_running(c),
         )
         .order_by(c.c.next_poll_at)
         .limit(sa.bindparam("c_limit", type_=sa.Integer))

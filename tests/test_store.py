@@ -236,6 +236,20 @@ def test_a_job_touching_a_session_fences_an_in_flight_tick(store: Store, clock: 
     assert row is not None and row["track"] == '{"v": 1}' and row["next_poll_at"] == clock.now
 
 
+def test_a_session_is_not_polled_while_a_job_of_its_thread_runs(store: Store, clock: Clock) -> None:
+    """A follow-up or stop job and a poll of the same thread would both write the status
+    comment; the poll waits until the job is done."""
+    _add_session(store, clock, "s1")
+    _add_session(store, clock, "s2", thread="o/r#2")
+    store.enqueue_job(_job("follow-up", "o/r#1"))
+    claimed = store.claim_due_sessions("poller", 10)
+    assert [c.session_id for c in claimed] == ["s2"]
+    (job,) = store.claim_jobs("worker", 10)
+    assert store.finish_job(job, result="followed_up")
+    (later,) = store.claim_due_sessions("poller", 10)
+    assert later.session_id == "s1"
+
+
 def test_done_sessions_stop_being_polled_and_free_the_thread(store: Store, clock: Clock) -> None:
     _add_session(store, clock, "s1")
     assert (store.thread("o/r#1") or {})["live_session_id"] == "s1"

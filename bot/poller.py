@@ -103,6 +103,14 @@ class Poller:
     def tick(self, claim: ClaimedSession) -> TickReport:
         started = self.clock()
         edited = False
+        # A claim that waited in the pool past its lease may have been taken over: only
+        # a successful renewal (same fencing version) lets this tick go on.
+        expiring = self.store.now() >= claim.lease.until - 1.0
+        if expiring and not self.store.renew_session(claim, self.lease_s):
+            log.info("tick of session %s skipped: its lease was taken over", claim.session_id)
+            return TickReport(
+                claim.session_id, claim.lease.version, "fenced", False, started, started
+            )
         with LeaseKeeper(
             lambda: self.store.renew_session(claim, self.lease_s), self.lease_s, claim.session_id
         ):

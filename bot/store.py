@@ -100,6 +100,10 @@ class Store:
         self._gate = tx_gate(self.engine)
         self._checkpoints = checkpointer(self.engine)
 
+    def now(self) -> float:
+        """The store's clock: leases and due times are in its terms."""
+        return self._clock()
+
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
 

@@ -419,3 +419,26 @@ def test_a_lost_lease_is_reported_and_no_longer_renewed() -> None:
         assert keeper.lost.wait(2)
         time.sleep(0.2)
     assert len(calls) == 1
+
+
+def test_a_claim_that_waited_past_its_lease_is_not_ticked_twice(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.allow("alice")
+    stack.use_scenario("long")
+    clock = Clock()
+    rt = _runtime(stack, tmp_path, clock)
+    _queue_comment(rt, stack, 19, "/devin go")
+    (job,) = rt.store.claim_jobs("w", rt.lease_s)
+    rt.job_runner().run(job)
+    (sid,) = rt.store.live_session_ids()
+    rt.store.poll_now(sid)
+    (stale,) = rt.store.claim_due_sessions("slow-worker", rt.lease_s)
+    clock.offset += rt.lease_s + 1  # it sat in a busy pool past its lease...
+    rt.store.poll_now(sid)
+    (fresh,) = rt.store.claim_due_sessions("other-worker", rt.lease_s)  # ...and was taken over
+    gets_before = len(stack.devin_requests("GET", r"/sessions/[^/]+$"))
+    report = rt.poller("slow-worker").tick(stale)
+    assert report.result == "fenced"
+    assert len(stack.devin_requests("GET", r"/sessions/[^/]+$")) == gets_before
+    assert rt.poller("other-worker").tick(fresh).result in ("stored", "done")

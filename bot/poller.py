@@ -207,7 +207,11 @@ class Poller:
             return "rate_limited" if retry.rate_limited else "unavailable"
         if not isinstance(err, DevinError | GitHubError):
             raise err
-        if isinstance(err, DevinNotFound) and claim.errors + 1 >= NOT_FOUND_LIMIT:
+        if (
+            isinstance(err, DevinNotFound)
+            and claim.errors + 1 >= NOT_FOUND_LIMIT
+            and self._still_not_found(claim)
+        ):
             # Several 404s in a row, not one: a wrong DEVIN_ORG_ID must not end them all.
             log.warning("session %s no longer exists at Devin; no longer polled", claim.session_id)
             self._finalise_lost(claim)
@@ -217,6 +221,17 @@ class Poller:
         log.warning("tick of session %s failed (retry in %.0f s): %s", claim.session_id, delay, err)
         self.store.release_session(claim, next_poll_at=self.clock() + delay, error=str(err))
         return "error"
+
+    def _still_not_found(self, claim: ClaimedSession) -> bool:
+        """The error count covers rate limits and outages too: before giving a session
+        up, ask once more whether Devin really does not know it."""
+        try:
+            self.factory.deps(claim.repo, claim.installation_id).devin.get_session(claim.session_id)
+        except DevinNotFound:
+            return True
+        except (DevinError, GitHubError):
+            return False
+        return False
 
     def _finalise_lost(self, claim: ClaimedSession) -> None:
         """Say on the thread that the session is gone, so the comment is not left

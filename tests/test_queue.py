@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from bot import handlers, service_logging
 from bot.events import Trigger, classify
@@ -442,3 +443,27 @@ def test_a_claim_that_waited_past_its_lease_is_not_ticked_twice(
     assert report.result == "fenced"
     assert len(stack.devin_requests("GET", r"/sessions/[^/]+$")) == gets_before
     assert rt.poller("other-worker").tick(fresh).result in ("stored", "done")
+
+
+def test_one_404_after_a_run_of_outages_does_not_drop_the_session(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.allow("alice")
+    stack.use_scenario("long")
+    clock = Clock()
+    rt = _runtime(stack, tmp_path, clock)
+    _queue_comment(rt, stack, 21, "/devin go")
+    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
+    rt.job_runner().run(claim)
+    assert len(rt.store.live_session_ids()) == 1
+    path = r".*/sessions/[^/]+$"
+    stack.emulator.add_fault(method="GET", path=path, status=503)
+    poller = rt.poller("p")
+    for _ in range(4):
+        clock.offset += 400
+        poller.run_due()
+    requests.delete(stack.devin_url.rsplit("/v3", 1)[0] + "/_emulator/faults", timeout=5)
+    stack.emulator.add_fault(method="GET", path=path, status=404, times=1)
+    clock.offset += 400
+    poller.run_due()
+    assert len(rt.store.live_session_ids()) == 1  # a single 404: still followed

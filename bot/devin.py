@@ -28,6 +28,7 @@ from bot.devin_models import (
     Organization,
     Page,
     Session,
+    parse_optional,
     path_session_id,
 )
 from bot.devin_requests import MAX_TAGS, SessionRequest, dedupe, drop_none
@@ -176,7 +177,7 @@ class DevinClient(DevinResources):
             what=f"a message to session {session_id}",
             retry="rate_limit",
         )
-        return Session.from_api(data) if isinstance(data, Mapping) and data else None
+        return parse_optional(Session.from_api, data)
 
     def list_messages(
         self, session_id: str, *, first: int = 100, after: str | None = None
@@ -205,7 +206,7 @@ class DevinClient(DevinResources):
             params={"archive": "true" if archive else "false"},
             what=f"terminating session {session_id}",
         )
-        return Session.from_api(data) if isinstance(data, Mapping) and data else None
+        return parse_optional(Session.from_api, data)
 
     def archive_session(self, session_id: str) -> Session | None:
         data = self._request(
@@ -214,7 +215,7 @@ class DevinClient(DevinResources):
             what=f"archiving session {session_id}",
             retry="rate_limit",
         )
-        return Session.from_api(data) if isinstance(data, Mapping) and data else None
+        return parse_optional(Session.from_api, data)
 
     def get_tags(self, session_id: str) -> tuple[str, ...]:
         return _tags(self._request("GET", self._tags_path(session_id), what="session tags"))

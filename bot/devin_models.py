@@ -142,6 +142,11 @@ def as_mapping(data: Any) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
+def parse_optional(parse: Callable[[Any], T], data: Any) -> T | None:
+    """Parse a response body that may be empty (some endpoints answer null or {})."""
+    return parse(data) if isinstance(data, Mapping) and data else None
+
+
 # --- sessions ---------------------------------------------------------------
 
 

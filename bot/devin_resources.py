@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bot.devin_errors import DevinValidationError
-from bot.devin_models import FolderTree, KnowledgeNote, Page, Playbook, Schedule
+from bot.devin_models import FolderTree, KnowledgeNote, Page, Playbook, Schedule, parse_optional
 from bot.devin_requests import drop_none
 from bot.devin_transport import DevinTransport, path_segment
 from bot.validation import cron_error, json_schema_error
@@ -70,7 +70,7 @@ class DevinResources(DevinTransport):
 
     def delete_note(self, note_id: str) -> KnowledgeNote | None:
         data = self._request("DELETE", self._note_path(note_id), what=f"deleting note {note_id}")
-        return KnowledgeNote.from_api(data) if isinstance(data, Mapping) and data else None
+        return parse_optional(KnowledgeNote.from_api, data)
 
     def note_folders(self) -> FolderTree:
         data = self._request("GET", self._org_path("/knowledge/folders"), what="note folders")
@@ -128,7 +128,7 @@ class DevinResources(DevinTransport):
         data = self._request(
             "DELETE", self._playbook_path(playbook_id), what=f"deleting playbook {playbook_id}"
         )
-        return Playbook.from_api(data) if isinstance(data, Mapping) and data else None
+        return parse_optional(Playbook.from_api, data)
 
     # -- schedules --------------------------------------------------------
 
@@ -185,7 +185,7 @@ class DevinResources(DevinTransport):
         data = self._request(
             "DELETE", self._schedule_path(schedule_id), what=f"deleting schedule {schedule_id}"
         )
-        return Schedule.from_api(data) if isinstance(data, Mapping) and data else None
+        return parse_optional(Schedule.from_api, data)
 
     def _note_path(self, note_id: str) -> str:
         return self._org_path("/knowledge/notes/" + path_segment(note_id, "note id"))

@@ -130,13 +130,9 @@ def _issue_comment(
     comment_id = _int(comment.get("id"))
     if number is None or comment_id is None:
         return Ignored("issue_comment without an issue number or comment id")
-    author = _actor(comment.get("user")) if comment.get("user") else sender
-    body = _str(comment.get("body"))
-    own = _own_comment(sender, author, body, bot_login)
-    if own:
-        return Ignored(own)
-    if not first_line(body).startswith(COMMAND_PREFIX):
-        return Ignored("the comment is not a command")
+    body = _command_body(comment, sender, bot_login, "comment")
+    if isinstance(body, Ignored):
+        return body
     previous: str | None = None
     key = f"comment:{repo}:{comment_id}"
     if action == "edited":
@@ -167,6 +163,20 @@ def _issue_comment(
     )
 
 
+def _command_body(
+    comment: Mapping[str, Any], sender: Actor, bot_login: str | None, what: str
+) -> str | Ignored:
+    """The comment's body when it may be a command: not the bridge's own, first line `/…`."""
+    author = _actor(comment.get("user")) if comment.get("user") else sender
+    body = _str(comment.get("body"))
+    own = _own_comment(sender, author, body, bot_login)
+    if own:
+        return Ignored(own)
+    if not first_line(body).startswith(COMMAND_PREFIX):
+        return Ignored(f"the {what} is not a command")
+    return body
+
+
 def _review_comment(
     action: str,
     repo: str,
@@ -182,13 +192,9 @@ def _review_comment(
     comment_id = _int(comment.get("id"))
     if number is None or comment_id is None:
         return Ignored("review comment without a pull request number or comment id")
-    author = _actor(comment.get("user")) if comment.get("user") else sender
-    body = _str(comment.get("body"))
-    own = _own_comment(sender, author, body, bot_login)
-    if own:
-        return Ignored(own)
-    if not first_line(body).startswith(COMMAND_PREFIX):
-        return Ignored("the review comment is not a command")
+    body = _command_body(comment, sender, bot_login, "review comment")
+    if isinstance(body, Ignored):
+        return body
     review = ReviewLocation(
         path=_str(comment.get("path")),
         line=_int(comment.get("line")) or _int(comment.get("original_line")),

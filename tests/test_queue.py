@@ -58,6 +58,15 @@ def _runtime(stack: Stack, tmp_path: Path, clock: Clock | None = None, **kw: obj
     return Runtime.build(settings, store=store)
 
 
+def _session_started(stack: Stack, tmp_path: Path, clock: Clock, number: int) -> Runtime:
+    """A runtime whose store tracks one session, started by `/devin go` on `number`."""
+    rt = _runtime(stack, tmp_path, clock)
+    _queue_comment(rt, stack, number, "/devin go")
+    (job,) = rt.store.claim_jobs("w", rt.lease_s)
+    rt.job_runner().run(job)
+    return rt
+
+
 def _queue_comment(rt: Runtime, stack: Stack, number: int, body: str, user: str = "alice") -> int:
     comment = stack.github.add_comment(stack.repo, number, body, user=user)
     trigger = stack.comment_trigger(comment)
@@ -166,10 +175,7 @@ def test_a_github_secondary_limit_also_reschedules(stack: Stack, tmp_path: Path)
 def test_a_tick_backs_off_on_devin_429_and_503(stack: Stack, tmp_path: Path) -> None:
     stack.allow("alice")
     clock = Clock()
-    rt = _runtime(stack, tmp_path, clock)
-    _queue_comment(rt, stack, 11, "/devin go")
-    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
-    rt.job_runner().run(claim)
+    rt = _session_started(stack, tmp_path, clock, 11)
     (sid,) = rt.store.live_session_ids()
     poller = rt.poller("p")
     stack.emulator.add_fault(method="GET", path=r".*/sessions/[^/]+", status=429, retry_after=50)
@@ -376,10 +382,7 @@ def test_a_session_devin_no_longer_knows_is_dropped_after_several_404s(
     stack.allow("alice")
     stack.use_scenario("long")
     clock = Clock()
-    rt = _runtime(stack, tmp_path, clock)
-    _queue_comment(rt, stack, 17, "/devin go")
-    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
-    rt.job_runner().run(claim)
+    rt = _session_started(stack, tmp_path, clock, 17)
     assert len(rt.store.live_session_ids()) == 1
     stack.emulator.add_fault(method="GET", path=r".*/sessions/[^/]+", status=404)
     poller = rt.poller("p")
@@ -428,10 +431,7 @@ def test_a_claim_that_waited_past_its_lease_is_not_ticked_twice(
     stack.allow("alice")
     stack.use_scenario("long")
     clock = Clock()
-    rt = _runtime(stack, tmp_path, clock)
-    _queue_comment(rt, stack, 19, "/devin go")
-    (job,) = rt.store.claim_jobs("w", rt.lease_s)
-    rt.job_runner().run(job)
+    rt = _session_started(stack, tmp_path, clock, 19)
     (sid,) = rt.store.live_session_ids()
     rt.store.poll_now(sid)
     (stale,) = rt.store.claim_due_sessions("slow-worker", rt.lease_s)
@@ -451,10 +451,7 @@ def test_one_404_after_a_run_of_outages_does_not_drop_the_session(
     stack.allow("alice")
     stack.use_scenario("long")
     clock = Clock()
-    rt = _runtime(stack, tmp_path, clock)
-    _queue_comment(rt, stack, 21, "/devin go")
-    (claim,) = rt.store.claim_jobs("w", rt.lease_s)
-    rt.job_runner().run(claim)
+    rt = _session_started(stack, tmp_path, clock, 21)
     assert len(rt.store.live_session_ids()) == 1
     path = r".*/sessions/[^/]+$"
     stack.emulator.add_fault(method="GET", path=path, status=503)

@@ -1,7 +1,7 @@
 """The GitHub Action's entry point: ``python /app/entrypoint.py`` (Docker ENTRYPOINT).
 
 Thin on purpose: read the inputs, mask the secrets, read the event, build the two
-clients and hand over to ``bot.action_run``. Nothing escapes as a traceback: the
+clients and hand over to ``bot.action.run``. Nothing escapes as a traceback: the
 last ``except`` prints one redacted line.
 """
 
@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.workflow_commands import WorkflowCommands
+    from bot.action.workflow_commands import WorkflowCommands
 
 
 def main(environ: Mapping[str, str] = os.environ) -> int:
     secret_values: tuple[str, ...] = ()
     try:
         # Imported here so that even a broken installation ends in one clear line.
-        from bot.action_inputs import raw_secrets
-        from bot.workflow_commands import WorkflowCommands
+        from bot.action.inputs import raw_secrets
+        from bot.action.workflow_commands import WorkflowCommands
 
         secret_values = raw_secrets(environ)
         commands = WorkflowCommands()
@@ -35,9 +35,9 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
 
 
 def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
-    from bot.action_event import EventError, read_event, write_spacing
-    from bot.action_inputs import ActionInputError, parse_inputs
-    from bot.action_report import fail
+    from bot.action.event import EventError, read_event, write_spacing
+    from bot.action.inputs import ActionInputError, parse_inputs
+    from bot.action.report import fail
 
     try:
         inputs = parse_inputs(environ)
@@ -57,11 +57,11 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
     except EventError as err:
         return fail(environ, commands, str(err), exit_code=1)
     # The engine and the HTTP clients load only once the inputs are known to be good.
-    from bot import action_run
-    from bot.devin import DevinClient
-    from bot.devin_errors import DevinError
-    from bot.github_api import GitHubClient
-    from bot.github_models import GitHubError
+    from bot.action import run as action_run
+    from bot.devin.client import DevinClient
+    from bot.devin.errors import DevinError
+    from bot.github.client import GitHubClient
+    from bot.github.errors import GitHubError
 
     try:
         devin = DevinClient(inputs.devin_api_key, inputs.org_id, inputs.devin_api_url)

@@ -113,7 +113,7 @@ def delivery_maker(
 
     Triggers name the seeded `comments` (id, issue) in turn; ignored events get ids of
     their own."""
-    from bot.intake import signature
+    from bot.service.intake import signature
 
     trigger, ignored = templates()
     lock = threading.Lock()
@@ -163,12 +163,12 @@ def create_bare_app() -> Any:
 
 
 def serve_plain(kind: str, host: str, port: int, workers: int) -> None:
-    """gunicorn with the service's own options (bot.service_cli.gunicorn_options) but
+    """gunicorn with the service's own options (bot.cli.service.gunicorn_options) but
     without its background-worker hooks, serving the bare endpoint ("bare") or the
     service's app alone ("app-only": intake without any background work)."""
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-    from bot.service_cli import gunicorn_options
+    from bot.cli.service import gunicorn_options
 
     options = gunicorn_options(host, port, workers)
     for hook in ("post_worker_init", "worker_exit"):
@@ -184,7 +184,7 @@ def serve_plain(kind: str, host: str, port: int, workers: int) -> None:
         def load(self) -> Any:
             if kind == "bare":
                 return create_bare_app()
-            from bot.app import create_app
+            from bot.service.app import create_app
 
             return create_app()  # settings from this process's environment
 
@@ -401,7 +401,7 @@ def _background_state(stack: StackInfo, db_url: str, drain: float) -> dict[str, 
     """What the service's background worker did meanwhile (jobs run, sessions created)."""
     import time
 
-    from bot.store import Store
+    from bot.store.facade import Store
 
     time.sleep(drain)
     store = Store(db_url)

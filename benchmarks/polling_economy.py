@@ -115,9 +115,10 @@ def replay(
     delay_for: Callable[[Any, Any, float], float] | None = None,
 ) -> Run:
     """Play the script once against a fresh emulator and fake, polling by `policy`."""
-    from bot import poller, tracker
     from bot.emulator import NewSession
     from bot.emulator.config import EmulatorConfig
+    from bot.engine import tracker
+    from bot.service import poller
     from tests.support.stack import running_stack
 
     start = float(int(time.time()))

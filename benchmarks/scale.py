@@ -156,11 +156,11 @@ def seed(stack: Any, db_url: str, n: int, interval: float) -> dict[str, float]:
     """N live sessions: emulator state, a status comment, and a store row each.
 
     Returns each session's first due time (before the shift to the worker's start)."""
-    from bot.comments import marker
+    from bot.core.comments import marker
     from bot.emulator import NewSession
-    from bot.service_codec import dump
-    from bot.store import NewJob, SessionRecord, Store
-    from bot.tracker import TrackState
+    from bot.engine.tracker import TrackState
+    from bot.service.codec import dump
+    from bot.store.facade import NewJob, SessionRecord, Store
 
     store = Store(db_url)
     store.migrate()
@@ -236,8 +236,8 @@ def _shift_due(db_url: str, shift: float) -> None:
     """Move every first due time by `shift` seconds (seeding took a while)."""
     import sqlalchemy as sa
 
-    from bot.store import Store
-    from bot.store_schema import sessions
+    from bot.store.facade import Store
+    from bot.store.schema import sessions
 
     store = Store(db_url)
     try:
@@ -265,7 +265,7 @@ class StoreSampler:
         self._thread.join(10)
 
     def _run(self) -> None:
-        from bot.store import Store
+        from bot.store.facade import Store
 
         store = Store(self.db_url)
         try:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.action_inputs import DEFAULTS
+from bot.action.inputs import DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))

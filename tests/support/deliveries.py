@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from bot.intake import signature
+from bot.service.intake import signature
 from tests.support.stack import Stack
 
 T = TypeVar("T")

@@ -22,13 +22,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.devin import DevinClient, RetryPolicy
+from bot.core.events import Ignored, Trigger, classify
+from bot.devin.client import DevinClient, RetryPolicy
 from bot.emulator.app import create_emulator_app
 from bot.emulator.config import EmulatorConfig
 from bot.emulator.state import Emulator
-from bot.events import Ignored, Trigger, classify
-from bot.github_api import GitHubClient
-from bot.handlers import Deps, RunOptions
+from bot.engine.handlers import Deps, RunOptions
+from bot.github.client import GitHubClient
 from tests.fakes.fake_github import Comment, FakeGitHub, ReviewComment, create_fake_github, iso
 from tests.support.servers import ServerThread
 

@@ -1,0 +1,237 @@
+"""`devin-bridge serve`, `worker` and `refresh` (registered lazily by bot/cli/console.py).
+
+`serve` runs gunicorn programmatically: threaded workers, each starting its in-process
+worker after fork (never at import, never in the master), where one of them at a time
+wins the leader lease and does the background work. Each command refuses to start, with
+exit code 2, when a required variable is missing, and names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from bot.cli.output import EXIT_ERROR, EXIT_USAGE, err
+from bot.service.gunicorn_app import GunicornApp, create_app_from, gunicorn_options
+from bot.service.settings import Settings, SettingsError
+
+log = logging.getLogger("devin_bridge.service")
+
+# Ticks mostly wait on HTTP: a standalone worker runs more of them at once than the
+# in-process worker that shares a gunicorn process with the webhook.
+WORKER_THREADS = 8
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings("serve", need_webhook_secret=True)
+    if settings is None:
+        return EXIT_USAGE
+    from bot.service import logs as service_logging
+
+    service_logging.configure(settings.secrets())
+    if not _prepare_store(settings):
+        return EXIT_ERROR
+    if settings.redis_url and not _check_queue(settings, required=False):
+        return EXIT_USAGE
+    # Import the code (not the app) before forking, so a worker boots, or is replaced
+    # after a crash, in a fraction of the time. No thread or connection exists yet.
+    import bot.service.app  # noqa: F401
+
+    host = getattr(args, "host", "0.0.0.0")
+    port = int(getattr(args, "port", 8000))
+    workers = max(1, int(getattr(args, "workers", 2) or 2))
+    options = gunicorn_options(host, port, workers)
+    log.info(
+        "devin-bridge serve on %s:%d with %d workers (%s background work)",
+        host,
+        port,
+        workers,
+        "RQ" if settings.redis_url else "in-process",
+    )
+    GunicornApp(lambda: create_app_from(settings), options).run()
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    settings = _settings("worker", need_webhook_secret=False)
+    if settings is None:
+        return EXIT_USAGE
+    from bot.service import logs as service_logging
+
+    service_logging.configure(settings.secrets())
+    if not _prepare_store(settings):
+        return EXIT_ERROR
+    if settings.redis_url and not _check_queue(settings, required=True):
+        return EXIT_ERROR
+    from bot.service.runtime import Runtime
+
+    runtime = Runtime.build(settings, migrate=False)
+    once = bool(getattr(args, "once", False))
+    if settings.redis_url:
+        return _rq_worker(runtime, once)
+    loop = runtime.worker(leader=None, role="worker", concurrency=WORKER_THREADS)
+    if once:
+        done = loop.run_once()
+        print(f"processed {done} jobs and ticks", flush=True)
+        return 0
+    stop = threading.Event()
+    _on_signals(stop.set)
+    log.info("devin-bridge worker ready (in-process claims, store %s)", runtime.store.url)
+    loop.run(stop)
+    return 0
+
+
+def _rq_worker(runtime: Any, once: bool) -> int:
+    from rq import SimpleWorker
+
+    from bot.service.leases import owner_id
+    from bot.service.rq_queue import Dispatcher, RQContext, RQQueue, install_context
+
+    queue = runtime.queue
+    assert isinstance(queue, RQQueue)
+    owner = owner_id("rq")
+    install_context(
+        RQContext(
+            store=runtime.store,
+            jobs=runtime.job_runner(),
+            poller=runtime.poller(owner),
+            queue=queue,
+            owner=owner,
+            lease_s=runtime.lease_s,
+        )
+    )
+    dispatcher = Dispatcher(
+        runtime.store,
+        queue,
+        runtime.factory,
+        owner=owner_id("rq-dispatch"),
+        lease_s=runtime.lease_s,
+        idle_s=runtime.idle_s,
+        housekeeping=runtime.housekeeping(),
+    )
+    rq_worker = SimpleWorker([queue.jobs, queue.ticks], connection=queue.connection)
+    if once:
+        dispatcher.dispatch_once()
+        rq_worker.work(burst=True, logging_level="WARNING")
+        runtime.metrics.flush(runtime.store)
+        return 0
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True)
+    thread.start()
+    log.info(
+        "devin-bridge worker ready (RQ queues %s, store %s)", queue.namespace, runtime.store.url
+    )
+    try:
+        # RQ installs its own SIGTERM/SIGINT handling (warm shutdown after the message).
+        rq_worker.work(logging_level="WARNING")
+    finally:
+        stop.set()
+        dispatcher.wake.set()
+        thread.join(timeout=10)
+    return 0
+
+
+def refresh(args: argparse.Namespace) -> int:
+    settings = _settings("refresh", need_webhook_secret=False)
+    if settings is None:
+        return EXIT_USAGE
+    from bot.service import logs as service_logging
+
+    service_logging.configure(settings.secrets(), level=logging.WARNING)
+    if not _prepare_store(settings):
+        return EXIT_ERROR
+    from bot.service.leases import owner_id
+    from bot.service.runtime import Runtime
+
+    runtime = Runtime.build(settings, migrate=False)
+    reports = runtime.poller(owner_id("refresh")).refresh_all()
+    runtime.metrics.flush(runtime.store)
+    edited = sum(1 for r in reports if r.edited)
+    failed = [r for r in reports if r.result in ("error", "unavailable", "rate_limited", "fenced")]
+    print(
+        f"refreshed {len(reports)} live sessions: {edited} status comments edited, "
+        f"{len(failed)} not refreshed",
+        flush=True,
+    )
+    for report in failed:
+        print(f"  {report.session_id}: {report.result.replace('_', ' ')}", flush=True)
+    return EXIT_ERROR if failed else 0
+
+
+# --- shared start-up checks ---------------------------------------------------------------
+
+
+def _settings(command: str, *, need_webhook_secret: bool) -> Settings | None:
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        err(f"devin-bridge {command}: {exc}")
+        return None
+    missing = settings.missing_for_service()
+    if not need_webhook_secret:
+        missing = [m for m in missing if m != "GITHUB_WEBHOOK_SECRET"]
+    if missing:
+        err(
+            f"devin-bridge {command} cannot start: set {', '.join(missing)} "
+            "(see DESIGN.md §2.1 for every variable)"
+        )
+        return None
+    return settings
+
+
+def _prepare_store(settings: Settings) -> bool:
+    """Create or migrate the schema once, before any worker starts (then let go of it)."""
+    import sqlalchemy as sa
+
+    from bot.store.facade import Store, StoreError, safe_url
+
+    try:
+        store = Store(settings.database_url)
+        try:
+            store.migrate()
+        finally:
+            store.dispose()
+    except StoreError as exc:
+        err(str(exc))
+        return False
+    except sa.exc.SQLAlchemyError as exc:
+        err(
+            f"cannot open the state store {safe_url(settings.database_url)} "
+            f"({type(exc).__name__}); check DATABASE_URL and that the database is reachable"
+        )
+        return False
+    return True
+
+
+def _check_queue(settings: Settings, *, required: bool) -> bool:
+    """RQ must be installed; Redis must answer for a worker (serve only warns: deliveries
+    are stored either way and handed to RQ once Redis is back)."""
+    from bot.service.rq_queue import QueueUnavailable, RQQueue, safe_redis_url
+
+    try:
+        queue = RQQueue(settings.redis_url, "devin-bridge:check")
+    except QueueUnavailable as exc:
+        err(str(exc))
+        return False
+    if queue.ping():
+        return True
+    where = safe_redis_url(settings.redis_url)
+    if required:
+        err(f"cannot reach Redis at {where} (REDIS_URL); start it or unset REDIS_URL")
+        return False
+    log.warning("Redis at %s does not answer yet; deliveries are stored meanwhile", where)
+    return True
+
+
+def _on_signals(callback: Callable[[], None]) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("signal %d: finishing the work in hand, then stopping", signum)
+        callback()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)

@@ -1,0 +1,255 @@
+"""One poll of a session: read it, and edit its status comment when what it shows changed.
+
+A tick costs one GET of the session. Messages and attachments are read only
+when the session itself changed (updated_at, status, detail, PRs, ACUs...) and
+on the poll right after such a change; the comment is written only when
+`comments.fingerprint` of the view changes. A quiet session costs one request
+per poll and no GitHub writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+
+from bot.core import comments, polling
+from bot.core.comments import AttachmentView, StatusView
+from bot.core.devin_models import Attachment, Session
+from bot.devin.download import read_capped
+from bot.devin.errors import DevinError, DevinRateLimited, DevinServerError, DevinUnavailable
+from bot.engine.deps import DEFAULT_TRIGGER, Deps
+from bot.engine.threads import find_status_comment
+from bot.github.errors import GitHubError, GitHubNotFound, GitHubRateLimited, GitHubUnavailable
+
+PREVIEW_MAX_BYTES = 8 * 1024
+MAX_PREVIEWS = 5
+MAX_MESSAGE_PAGES = 50
+MESSAGES_PAGE = 100
+TRANSIENT = (DevinRateLimited, DevinUnavailable, DevinServerError)
+
+
+@dataclass(frozen=True)
+class TrackState:
+    """Everything needed to resume following a session after a restart (stored as JSON)."""
+
+    session_id: str
+    repo: str
+    number: int | None
+    comment_id: int | None
+    requested_by: str
+    trigger_url: str | None
+    started_at: float
+    fingerprint: str | None = None
+    updated_at: int = 0
+    message_cursor: str | None = None
+    latest_message: str | None = None
+    unchanged_polls: int = 0
+    stopped: bool = False
+    # Additions to ENGINE_API.md:
+    note: str | None = None  # shown under the headline, e.g. "Follow-up from @x"
+    trigger: str = DEFAULT_TRIGGER  # the repo's command word, for the comment's hints
+    seen: str | None = None  # signature of the session as last read (see _signature)
+
+
+@dataclass(frozen=True)
+class TickResult:
+    state: TrackState
+    session: Session
+    edited: bool
+    done: bool
+    settled: bool
+    next_delay: float
+
+
+def tick(
+    state: TrackState,
+    deps: Deps,
+    *,
+    timed_out: bool = False,
+    session: Session | None = None,
+) -> TickResult:
+    """Poll once (or use `session` when the caller just got it) and update the comment."""
+    s = session if session is not None else deps.devin.get_session(state.session_id)
+    signature = _signature(s, state.stopped)
+    changed = signature != state.seen
+    new = replace(
+        state,
+        seen=signature,
+        updated_at=s.updated_at,
+        unchanged_polls=0 if changed else state.unchanged_polls + 1,
+    )
+    edited = False
+    # updated_at has one-second resolution: a message posted in the second of the last
+    # read leaves it unchanged, so the poll after a change reads once more.
+    if changed or state.unchanged_polls == 0 or timed_out or state.fingerprint is None:
+        latest, cursor = _latest_message(deps, s, state)
+        new = replace(new, latest_message=latest, message_cursor=cursor)
+        view = status_view(new, s, deps, attachments=_attachments(deps, s), timed_out=timed_out)
+        new, edited = _publish(new, view, deps)
+    done = s.is_terminal or s.is_archived
+    age = max(0.0, deps.clock() - state.started_at)
+    delay = polling.next_delay(s, new.unchanged_polls, age, base=deps.poll_interval)
+    return TickResult(
+        state=new,
+        session=s,
+        edited=edited,
+        done=done,
+        settled=done or s.is_settled,
+        next_delay=delay,
+    )
+
+
+def session_started_at(session: Session, now: float) -> float:
+    """When the session started, in epoch seconds (``now`` when the API did not say)."""
+    created = float(session.created_at or 0)
+    if created > 1e12:  # milliseconds
+        created /= 1000.0
+    return created or now
+
+
+def status_view(
+    state: TrackState,
+    session: Session | None,
+    deps: Deps,
+    *,
+    attachments: tuple[AttachmentView, ...] = (),
+    timed_out: bool = False,
+    error: str | None = None,
+) -> StatusView:
+    return StatusView(
+        session=session,
+        requested_by=state.requested_by,
+        trigger_url=state.trigger_url,
+        started_at=state.started_at,
+        now=deps.clock(),
+        latest_message=state.latest_message,
+        attachments=attachments,
+        stopped=state.stopped,
+        timed_out=timed_out,
+        error=error,
+        note=state.note,
+        trigger=state.trigger,
+    )
+
+
+def write_comment(state: TrackState, body: str, deps: Deps) -> int | None:
+    """Edit the session's status comment, or create it (after looking for it by marker)."""
+    if state.number is None or not deps.options.comment:
+        return None
+    gh = deps.github
+    comment_id = state.comment_id
+    if comment_id is None:
+        found = find_status_comment(gh, state.repo, state.number, state.session_id, deps.bot_login)
+        comment_id = found.id if found is not None else None
+    if comment_id is not None:
+        try:
+            return gh.edit_comment(state.repo, comment_id, body).id
+        except GitHubNotFound:
+            pass  # someone deleted it: post it again
+    return gh.create_comment(state.repo, state.number, body).id
+
+
+# --- pieces -------------------------------------------------------------------------------
+
+
+def _signature(s: Session, stopped: bool) -> str:
+    """What about the session can change what the comment shows."""
+    shown = [
+        s.updated_at,
+        s.status,
+        s.status_detail,
+        [(p.url, p.state) for p in s.pull_requests],
+        round(s.acus_consumed, 2),
+        s.is_archived,
+        s.structured_output,
+        stopped,
+    ]
+    text = json.dumps(shown, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _publish(state: TrackState, view: StatusView, deps: Deps) -> tuple[TrackState, bool]:
+    fingerprint = comments.fingerprint(view)
+    if state.number is None or not deps.options.comment:
+        return replace(state, fingerprint=fingerprint), False
+    if fingerprint == state.fingerprint and state.comment_id is not None:
+        return state, False
+    try:
+        comment_id = write_comment(state, comments.render(view), deps)
+    except (GitHubRateLimited, GitHubUnavailable):
+        raise
+    except GitHubError as err:
+        # Keep the old fingerprint: the next change tries again.
+        deps.log.warning("could not write the status comment of %s: %s", state.session_id, err)
+        return state, False
+    return replace(state, fingerprint=fingerprint, comment_id=comment_id), True
+
+
+def _latest_message(deps: Deps, s: Session, state: TrackState) -> tuple[str | None, str | None]:
+    """Devin's newest message, reading on from the stored cursor.
+
+    The API gives a null `end_cursor` on the last page, so the cursor kept is the
+    last non-null one: the next read re-reads at most that last page.
+    """
+    latest, cursor = state.latest_message, state.message_cursor
+    after = cursor
+    try:
+        for _ in range(MAX_MESSAGE_PAGES):
+            page = deps.devin.list_messages(s.session_id, first=MESSAGES_PAGE, after=after)
+            for m in page.items:
+                if m.from_devin and m.message.strip():
+                    latest = m.message
+            if not page.end_cursor or page.end_cursor == after:
+                break
+            after = cursor = page.end_cursor
+            if not page.has_next_page:
+                break
+    except TRANSIENT:
+        raise
+    except DevinError as err:
+        deps.log.warning("could not read the messages of %s: %s", s.session_id, err)
+    return latest, cursor
+
+
+def _attachments(deps: Deps, s: Session) -> tuple[AttachmentView, ...]:
+    try:
+        found = deps.devin.session_attachments(s.session_id)
+    except TRANSIENT:
+        raise
+    except DevinError as err:
+        deps.log.warning("could not list the attachments of %s: %s", s.session_id, err)
+        return ()
+    views: list[AttachmentView] = []
+    previews = 0
+    for a in found:
+        if a.source == "user":
+            continue  # the requester's own uploads are not news
+        preview = None
+        if s.is_settled and previews < MAX_PREVIEWS and _is_text(a):
+            preview = _preview(deps, a)
+            previews += 1 if preview is not None else 0
+        views.append(
+            AttachmentView(name=a.name or a.attachment_id, url=a.url, text_preview=preview)
+        )
+    return tuple(views)
+
+
+def _is_text(a: Attachment) -> bool:
+    return (a.content_type or "").lower().startswith("text/")
+
+
+def _preview(deps: Deps, a: Attachment) -> str | None:
+    try:
+        resp = deps.devin.open_attachment(a.url)
+        try:
+            kind = resp.headers.get("Content-Type") or a.content_type or ""
+            if not kind.lower().startswith("text/"):
+                return None
+            data = read_capped(resp, PREVIEW_MAX_BYTES)
+        finally:
+            resp.close()
+    except DevinError as err:  # too large, unsafe URL, gone: just link it
+        deps.log.info("no preview for attachment %s: %s", a.name, err)
+        return None
+    return data.decode("utf-8", errors="replace")

@@ -1,0 +1,255 @@
+"""The webhook service: a Flask application factory (`gunicorn 'bot.service.app:create_app()'`).
+
+`POST /webhook` verifies, de-duplicates, records and answers within milliseconds; the
+slow work (GitHub and Devin calls) runs in the background from the job it records.
+`GET /healthz` reports store and queue reachability, `GET /metrics` Prometheus text.
+
+`create_app` does no background work by itself: `devin-bridge serve` starts the
+in-process worker in each gunicorn worker after fork (post_worker_init). Under plain
+gunicorn use `-c python:bot.service.gunicorn_conf` for the same, or run `devin-bridge worker`
+next to it. (`background=True` starts it at once: only without --preload.)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from bot.core import events
+from bot.service import intake
+from bot.service import logs as service_logging
+from bot.service.codec import dump
+from bot.service.deps import DepsFactory
+from bot.service.metrics import Metrics, render
+from bot.service.queue import JobQueue, trigger_job_thread
+from bot.service.runtime import Runtime
+from bot.service.settings import Settings, SettingsError
+from bot.store.facade import NewJob, Store
+
+log = logging.getLogger("devin_bridge.webhook")
+
+EXTENSION = "devin_bridge"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    queue: JobQueue | None = None,
+    metrics: Metrics | None = None,
+    factory: DepsFactory | None = None,
+    max_body_bytes: int | None = None,
+    background: bool = False,
+) -> Flask:
+    """The WSGI app. Reads the environment (through Settings) only when `settings` is None."""
+    if settings is None:
+        settings = Settings.from_env(os.environ)
+        missing = settings.missing_for_service()
+        if missing:  # e.g. under a plain `gunicorn 'bot.service.app:create_app()'`
+            raise SettingsError(
+                "devin-bridge cannot start: set " + ", ".join(missing) + " in the environment"
+            )
+    if not logging.getLogger().handlers:  # plain gunicorn: nobody configured logging
+        service_logging.configure(settings.secrets())
+    service_logging.install_filter(settings.secrets())
+    runtime = Runtime.build(settings, store=store, queue=queue, metrics=metrics, factory=factory)
+    limit = max_body_bytes or settings.max_body_bytes or intake.MAX_BODY_BYTES
+    app = Flask("devin_bridge")
+    # Werkzeug enforces this while reading the raw body too (answering 413).
+    app.config["MAX_CONTENT_LENGTH"] = limit
+    app.extensions[EXTENSION] = runtime
+    _routes(app, runtime, limit)
+    if background:
+        runtime.start_background()
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    runtime = app.extensions[EXTENSION]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+def _routes(app: Flask, runtime: Runtime, limit: int) -> None:
+    @app.post("/webhook")
+    def webhook() -> Response:
+        hint = intake.printable_header(request.headers.get(intake.DELIVERY_HEADER))
+        try:
+            return _webhook(runtime, limit)
+        except sa.exc.SQLAlchemyError as err:
+            log.error("delivery %s: the store failed (%s)", hint or "?", type(err).__name__)
+            return _answer(503, "unavailable", "the state store is unavailable; redeliver later")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        store_ok = runtime.store.ping()
+        queue_ok = runtime.queue.ping()
+        body = {
+            "status": "ok" if store_ok and queue_ok else "degraded",
+            "store": {"ok": store_ok},
+            "queue": {"ok": queue_ok, "kind": runtime.queue.kind},
+            "background": runtime.background_running,
+        }
+        response = jsonify(body)
+        # Without the store nothing can be accepted; without Redis deliveries are still
+        # stored and handed to RQ once it is back, so the replica stays in rotation.
+        response.status_code = 200 if store_ok else 503
+        return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        try:
+            runtime.metrics.flush(runtime.store)
+            text = render(runtime.store.counters(), runtime.store.counts())
+        except sa.exc.SQLAlchemyError as err:
+            log.error("metrics: the store failed (%s)", type(err).__name__)
+            return Response("# the state store is unavailable\n", 503, mimetype="text/plain")
+        return Response(text, 200, content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_: RequestEntityTooLarge) -> Response:
+        runtime.metrics.delivery("unknown", "too_large")
+        return _answer(413, "too_large", f"the body is larger than {limit} bytes")
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> Response:
+        code = err.code or 400
+        return _answer(code, "error", err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def internal(err: Exception) -> Response:
+        hint = intake.printable_header(request.headers.get(intake.DELIVERY_HEADER))
+        log.exception("internal error on %s (delivery %s)", request.path, hint or "-")
+        return _answer(500, "internal", "internal error; see the service log")
+
+
+def _webhook(runtime: Runtime, limit: int) -> Response:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        runtime.metrics.delivery("unknown", "too_large")
+        return _answer(413, "too_large", f"the body is larger than {limit} bytes")
+    body = request.get_data(cache=False)
+    if declared is not None and len(body) != declared:
+        runtime.metrics.delivery("unknown", "400")
+        return _answer(400, "refused", "the body ended before its Content-Length")
+    checked = intake.verify(
+        dict(request.headers.items()), body, runtime.settings.github_webhook_secret, max_bytes=limit
+    )
+    if isinstance(checked, intake.Rejection):
+        event = intake.printable_header(request.headers.get(intake.EVENT_HEADER)) or "unknown"
+        runtime.metrics.delivery(event if checked.status != 401 else "unknown", str(checked.status))
+        log.info(
+            "delivery %s refused (%d): %s",
+            intake.printable_header(request.headers.get(intake.DELIVERY_HEADER)) or "-",
+            checked.status,
+            checked.reason,
+        )
+        return _answer(checked.status, "refused", checked.reason)
+    return _accept(runtime, checked)
+
+
+def _accept(runtime: Runtime, delivery: intake.Delivery) -> Response:
+    started = time.monotonic()
+    if delivery.event == "ping":
+        runtime.metrics.delivery("ping", "pong")
+        return _answer(200, "pong", "ping received", delivery.delivery_id)
+    found = events.classify(delivery.event, delivery.payload, bot_login=runtime.bot_login())
+    closed = thread_state_change(delivery.event, delivery.payload)
+    if isinstance(found, events.Trigger):
+        job = NewJob(
+            dedupe_key=found.dedupe_key,
+            kind="trigger",
+            thread_key=trigger_job_thread(found),
+            payload=dump(found),
+        )
+        accepted = runtime.store.accept_delivery(
+            hook_id=delivery.hook_id,
+            delivery_id=delivery.delivery_id,
+            event=delivery.event,
+            action=delivery.action,
+            outcome="accepted",
+            job=job,
+            thread_closed=closed,
+            dispatch_ttl=runtime.queue.dispatch_ttl,
+        )
+        reason = "" if accepted.outcome == "queued" else "this trigger was accepted before"
+    else:
+        accepted = runtime.store.accept_delivery(
+            hook_id=delivery.hook_id,
+            delivery_id=delivery.delivery_id,
+            event=delivery.event,
+            action=delivery.action,
+            outcome="ignored",
+            reason=found.reason,
+            thread_closed=closed,
+        )
+        reason = found.reason
+    outcome = accepted.outcome if accepted.outcome != "recorded" else "ignored"
+    runtime.metrics.delivery(delivery.event, outcome)
+    if accepted.outcome == "queued" and accepted.job_id is not None:
+        try:
+            runtime.queue.notify(accepted.job_id)
+        except Exception as err:  # the job is stored: the dispatcher sends it later
+            log.warning(
+                "delivery %s: could not notify the queue (%s); job %d waits for the next pass",
+                delivery.delivery_id,
+                type(err).__name__,
+                accepted.job_id,
+            )
+    log.info(
+        "delivery %s %s.%s: %s%s (%.1f ms)",
+        delivery.delivery_id,
+        delivery.event,
+        delivery.action or "-",
+        outcome,
+        f" job {accepted.job_id}" if accepted.job_id else "",
+        (time.monotonic() - started) * 1000,
+    )
+    runtime.metrics.maybe_flush(runtime.store)
+    if accepted.outcome == "queued":
+        return _answer(202, "accepted", "the work is queued", delivery.delivery_id, accepted.job_id)
+    if accepted.outcome == "seen":
+        return _answer(200, "duplicate", "this delivery was received before", delivery.delivery_id)
+    return _answer(200, outcome, reason, delivery.delivery_id)
+
+
+def thread_state_change(event: str, payload: Mapping[str, Any]) -> tuple[str, bool] | None:
+    """(thread, closed) when an issue or pull request was closed, merged or reopened."""
+    if event not in ("issues", "pull_request"):
+        return None
+    action = payload.get("action")
+    if action not in ("closed", "reopened"):
+        return None
+    repo = payload.get("repository")
+    item = payload.get("issue" if event == "issues" else "pull_request")
+    name = repo.get("full_name") if isinstance(repo, Mapping) else None
+    number = item.get("number") if isinstance(item, Mapping) else None
+    if number is None:
+        number = payload.get("number")
+    if not isinstance(name, str) or not isinstance(number, int) or isinstance(number, bool):
+        return None
+    return f"{name}#{number}", action == "closed"
+
+
+def _answer(
+    status: int,
+    outcome: str,
+    message: str,
+    delivery_id: str | None = None,
+    job_id: int | None = None,
+) -> Response:
+    body: dict[str, Any] = {"status": outcome, "message": message}
+    if delivery_id:
+        body["delivery"] = delivery_id
+    if job_id is not None:
+        body["job"] = job_id
+    response = jsonify(body)
+    response.status_code = status
+    return response

@@ -1,0 +1,127 @@
+"""Settings of the service and the CLI, read once from the environment.
+
+This and ``action_inputs.py`` are the only readers of ``os.environ``; both take
+the mapping as an argument so tests pass plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.devin.client import DEFAULT_API_URL
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_DATABASE_URL = "sqlite:///devin-bridge.db"
+DEFAULT_POLL_INTERVAL = 10.0
+DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    devin_api_key: str = field(default="", repr=False)
+    devin_org_id: str = ""
+    devin_api_url: str = DEFAULT_API_URL
+    github_token: str = field(default="", repr=False)
+    github_app_id: str = ""
+    github_app_private_key: str = field(default="", repr=False)
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_webhook_secret: str = field(default="", repr=False)
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = ""
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    bot_login: str = ""
+    # Seconds PyGithub waits between writes; GitHub asks for at least 1 s.
+    github_write_spacing: float = 1.0
+    # GitHub never sends more than 25 MB; anything larger is refused with 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str, default: str = "") -> str:
+            return (env.get(name) or default).strip()
+
+        key_text = env.get("GITHUB_APP_PRIVATE_KEY", "")
+        key_path = get("GITHUB_APP_PRIVATE_KEY_PATH")
+        if not key_text.strip() and key_path:
+            try:
+                with open(key_path, encoding="utf-8") as fh:
+                    key_text = fh.read()
+            except OSError as err:
+                raise SettingsError(
+                    f"GITHUB_APP_PRIVATE_KEY_PATH {key_path!r} cannot be read: {err.strerror}"
+                ) from None
+        interval_text = get("DEVIN_BRIDGE_POLL_INTERVAL", str(DEFAULT_POLL_INTERVAL))
+        try:
+            interval = float(interval_text)
+        except ValueError:
+            raise SettingsError(
+                f"DEVIN_BRIDGE_POLL_INTERVAL must be a number of seconds, got {interval_text!r}"
+            ) from None
+        if interval <= 0:
+            raise SettingsError("DEVIN_BRIDGE_POLL_INTERVAL must be greater than 0")
+        spacing_text = get("DEVIN_BRIDGE_GITHUB_WRITE_SPACING", "1.0")
+        try:
+            spacing = max(0.0, float(spacing_text))
+        except ValueError:
+            raise SettingsError(
+                f"DEVIN_BRIDGE_GITHUB_WRITE_SPACING must be a number, got {spacing_text!r}"
+            ) from None
+        body_text = get("DEVIN_BRIDGE_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))
+        if not body_text.isascii() or not body_text.isdigit() or int(body_text) <= 0:
+            raise SettingsError(
+                f"DEVIN_BRIDGE_MAX_BODY_BYTES must be a positive number of bytes, got {body_text!r}"
+            )
+        return cls(
+            devin_api_key=get("DEVIN_API_KEY"),
+            devin_org_id=get("DEVIN_ORG_ID"),
+            devin_api_url=get("DEVIN_API_URL", DEFAULT_API_URL),
+            github_token=get("GITHUB_TOKEN"),
+            github_app_id=get("GITHUB_APP_ID"),
+            github_app_private_key=key_text.strip().replace("\\n", "\n"),
+            github_api_url=get("GITHUB_API_URL", DEFAULT_GITHUB_API_URL),
+            github_webhook_secret=get("GITHUB_WEBHOOK_SECRET"),
+            database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            redis_url=get("REDIS_URL"),
+            poll_interval=interval,
+            bot_login=get("DEVIN_BRIDGE_BOT_LOGIN"),
+            github_write_spacing=spacing,
+            max_body_bytes=int(body_text),
+        )
+
+    @property
+    def uses_app(self) -> bool:
+        return bool(self.github_app_id and self.github_app_private_key)
+
+    def missing_for_devin(self) -> list[str]:
+        missing = []
+        if not self.devin_api_key:
+            missing.append("DEVIN_API_KEY")
+        if not self.devin_org_id:
+            missing.append("DEVIN_ORG_ID")
+        return missing
+
+    def missing_for_service(self) -> list[str]:
+        missing = self.missing_for_devin()
+        if not self.github_webhook_secret:
+            missing.append("GITHUB_WEBHOOK_SECRET")
+        if not self.github_token and not self.uses_app:
+            if self.github_app_id and not self.github_app_private_key:
+                missing.append("GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_PATH)")
+            else:
+                missing.append("GITHUB_TOKEN (or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY)")
+        return missing
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be printed (used to scrub logs and outputs)."""
+        values = (
+            self.devin_api_key,
+            self.github_token,
+            self.github_app_private_key,
+            self.github_webhook_secret,
+        )
+        return tuple(v for v in values if v)

@@ -163,12 +163,12 @@ def create_bare_app() -> Any:
 
 
 def serve_plain(kind: str, host: str, port: int, workers: int) -> None:
-    """gunicorn with the service's own options (bot.cli.service.gunicorn_options) but
+    """gunicorn with the service's own options (bot.service.gunicorn_app.gunicorn_options) but
     without its background-worker hooks, serving the bare endpoint ("bare") or the
     service's app alone ("app-only": intake without any background work)."""
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-    from bot.cli.service import gunicorn_options
+    from bot.service.gunicorn_app import gunicorn_options
 
     options = gunicorn_options(host, port, workers)
     for hook in ("post_worker_init", "worker_exit"):

@@ -156,7 +156,7 @@ def seed(stack: Any, db_url: str, n: int, interval: float) -> dict[str, float]:
     """N live sessions: emulator state, a status comment, and a store row each.
 
     Returns each session's first due time (before the shift to the worker's start)."""
-    from bot.core.comments import marker
+    from bot.core.comment_markers import marker
     from bot.emulator import NewSession
     from bot.engine.tracker import TrackState
     from bot.service.codec import dump

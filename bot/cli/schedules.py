@@ -23,7 +23,7 @@ from bot.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from bot.core.devin_models import Schedule
+    from bot.core.devin_org import Schedule
     from bot.devin.client import DevinClient
 
 

@@ -17,7 +17,7 @@ from bot.core.github_models import Actor
 
 __all__ = ["Actor", "Ignored", "ReviewLocation", "Trigger", "classify", "first_line"]
 
-# Every comment the bridge writes carries this (see comments.marker); never react to one.
+# Every comment the bridge writes carries this (see comment_markers.marker); never react to one.
 BRIDGE_MARKER_PREFIX = "<!-- devin-bridge:"
 COMMAND_PREFIX = "/"
 

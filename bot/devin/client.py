@@ -1,10 +1,10 @@
 """Devin REST API v3 client for an org-scoped service user.
 
-Typed results (``devin_models``), the error hierarchy of ``devin_errors``, the
-plumbing of ``devin_transport`` and the resources of ``devin_resources``. Session
-creation is never duplicated: each create carries a unique idempotency tag and,
-after an ambiguous failure, the session is looked up by that tag before anything
-is sent again.
+Typed results (``devin_models``, ``devin_org``), the error hierarchy of
+``devin_errors``, the plumbing of ``devin_transport`` and the resources of
+``devin_resources``. Session creation is never duplicated: each create carries a
+unique idempotency tag and, after an ambiguous failure, the session is looked up
+by that tag before anything is sent again.
 """
 
 from __future__ import annotations
@@ -15,16 +15,9 @@ from typing import Any
 
 import requests
 
-from bot.core.devin_models import (
-    Attachment,
-    Identity,
-    Message,
-    Organization,
-    Page,
-    Session,
-    parse_optional,
-    path_session_id,
-)
+from bot.core.devin_models import Attachment, Message, Session, path_session_id
+from bot.core.devin_org import Identity, Organization
+from bot.core.parsing import Page, parse_optional
 from bot.core.validation import json_schema_error
 from bot.devin.bodies import MAX_TAGS, SessionRequest, dedupe, drop_none
 from bot.devin.download import open_safely

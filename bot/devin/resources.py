@@ -5,14 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from bot.core.devin_models import (
-    FolderTree,
-    KnowledgeNote,
-    Page,
-    Playbook,
-    Schedule,
-    parse_optional,
-)
+from bot.core.devin_org import FolderTree, KnowledgeNote, Playbook, Schedule
+from bot.core.parsing import Page, parse_optional
 from bot.core.validation import cron_error, json_schema_error
 from bot.devin.bodies import drop_none
 from bot.devin.errors import DevinValidationError

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import requests
 
 from bot import __version__
-from bot.core.devin_models import Page
+from bot.core.parsing import Page
 from bot.devin.errors import (
     DevinConfigError,
     DevinError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.core.config import RepoConfig, allowed, bot_allowed
+from bot.core.config_model import RepoConfig, allowed, bot_allowed
 from bot.core.events import Trigger
 from bot.github.client import GitHubClient
 from bot.github.errors import GitHubAuthError, GitHubError, GitHubRateLimited, GitHubUnavailable

@@ -12,17 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from bot.core import comments
-from bot.core.comments import StatusView
-from bot.core.config import RepoConfig, effective_settings
+from bot.core.comment_markers import STOPPED_MARKER
+from bot.core.config_model import RepoConfig, effective_settings
 from bot.core.devin_models import Session
 from bot.core.events import Trigger
-from bot.core.prompts import (
-    SOURCE_FOLLOW_UP,
-    Instruction,
-    build_followup,
-    build_prompt,
-    session_title,
-)
+from bot.core.prompt_context import SOURCE_FOLLOW_UP, Instruction
+from bot.core.prompt_instruction import build_followup
+from bot.core.prompts import build_prompt, session_title
+from bot.core.status_view import StatusView
 from bot.devin.errors import DevinError, DevinRateLimited, DevinUnavailable
 from bot.engine.access import refusal
 from bot.engine.deps import Deps, RunOptions
@@ -309,7 +306,7 @@ class _Job:
             )
         requester = (requester_in(found.body) if found else None) or t.sender.login
         if found is not None:
-            stopped = stopped or comments.STOPPED_MARKER in found.body
+            stopped = stopped or STOPPED_MARKER in found.body
         track = self._track(session, requested_by=requester, note=note, stopped=stopped)
         first_link = trigger_url_in(found.body) if found else None
         self.track = replace(

@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bot.core.commands import Command, parse_command
-from bot.core.config import RepoConfig, SessionRule, command_rule_for, label_rule_for
+from bot.core.config_model import RepoConfig, SessionRule, command_rule_for, label_rule_for
 from bot.core.events import Trigger
-from bot.core.prompts import SOURCE_COMMENT, SOURCE_LABEL, SOURCE_PROMPT, SOURCE_REVIEW_COMMENT
+from bot.core.prompt_context import (
+    SOURCE_COMMENT,
+    SOURCE_LABEL,
+    SOURCE_PROMPT,
+    SOURCE_REVIEW_COMMENT,
+)
 from bot.engine.deps import DEFAULT_LABEL, DEFAULT_TRIGGER, RunOptions
 
 RUN = "run"  # a message to the live session, or a new session when none is live

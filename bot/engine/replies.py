@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.core import comments
-from bot.core.config import RepoConfig
+from bot.core.comment_markers import REPLY_MARKER
+from bot.core.config_model import RepoConfig
 from bot.core.devin_models import Session
 from bot.devin.errors import DevinError
 
@@ -33,7 +34,7 @@ def help_reply(
 
 def short_reply(text: str, word: str) -> str:
     sentence = f"{text[:1].upper()}{text[1:]}."
-    return f"{comments.REPLY_MARKER}\n{sentence} Start one with `{word} <instructions>`."
+    return f"{REPLY_MARKER}\n{sentence} Start one with `{word} <instructions>`."
 
 
 def config_note(problems: tuple[str, ...], config_path: str) -> str | None:

@@ -7,7 +7,7 @@ Tags add up: the bridge's contract tags first, then config tags, then options.
 
 from __future__ import annotations
 
-from bot.core.config import SessionSettings
+from bot.core.config_model import SessionSettings
 from bot.devin.bodies import SessionRequest
 from bot.engine.deps import RunOptions
 from bot.engine.threads import session_tags

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from bot.core.comments import find_session_id, marker
-from bot.core.config import RESERVED_TAG_PREFIXES
+from bot.core.comment_markers import find_session_id, marker
+from bot.core.config_model import RESERVED_TAG_PREFIXES
 from bot.core.devin_models import Session, same_session
 from bot.core.github_models import CommentInfo
 from bot.devin.bodies import MAX_TAGS, dedupe

@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass, replace
 
 from bot.core import comments, polling
-from bot.core.comments import AttachmentView, StatusView
 from bot.core.devin_models import Attachment, Session
+from bot.core.status_view import AttachmentView, StatusView
 from bot.devin.download import read_capped
 from bot.devin.errors import DevinError, DevinRateLimited, DevinServerError, DevinUnavailable
 from bot.engine.deps import DEFAULT_TRIGGER, Deps

@@ -10,10 +10,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bot.core.config import ConfigResult, RepoConfig, parse_repo_config
+from bot.core.config import ConfigResult, parse_repo_config
+from bot.core.config_model import RepoConfig
 from bot.core.events import Trigger
 from bot.core.github_models import CommentInfo, IssueInfo
-from bot.core.prompts import ContextComment, FileChange, PromptContext, PullContext, ReviewContext
+from bot.core.prompt_context import (
+    ContextComment,
+    FileChange,
+    PromptContext,
+    PullContext,
+    ReviewContext,
+)
 from bot.github.client import GitHubClient
 from bot.github.errors import GitHubError, GitHubRateLimited, GitHubUnavailable
 

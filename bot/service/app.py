@@ -1,4 +1,4 @@
-"""The webhook service: a Flask application factory (`gunicorn 'bot.service.app:create_app()'`).
+"""The webhook service: a Flask application factory (`gunicorn 'bot.app:create_app()'`).
 
 `POST /webhook` verifies, de-duplicates, records and answers within milliseconds; the
 slow work (GitHub and Devin calls) runs in the background from the job it records.
@@ -6,7 +6,7 @@ slow work (GitHub and Devin calls) runs in the background from the job it record
 
 `create_app` does no background work by itself: `devin-bridge serve` starts the
 in-process worker in each gunicorn worker after fork (post_worker_init). Under plain
-gunicorn use `-c python:bot.service.gunicorn_conf` for the same, or run `devin-bridge worker`
+gunicorn use `-c python:bot.gunicorn_conf` for the same, or run `devin-bridge worker`
 next to it. (`background=True` starts it at once: only without --preload.)
 """
 
@@ -52,7 +52,7 @@ def create_app(
     if settings is None:
         settings = Settings.from_env(os.environ)
         missing = settings.missing_for_service()
-        if missing:  # e.g. under a plain `gunicorn 'bot.service.app:create_app()'`
+        if missing:  # e.g. under a plain `gunicorn 'bot.app:create_app()'`
             raise SettingsError(
                 "devin-bridge cannot start: set " + ", ".join(missing) + " in the environment"
             )

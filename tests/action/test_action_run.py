@@ -9,7 +9,9 @@ import pytest
 
 from bot.action.event import ActionEvent, read_event
 from bot.action.inputs import ActionInputs
-from bot.action.run import ActionCancelled, Clock, thread_number, wait_for
+from bot.action.process import ActionCancelled
+from bot.action.refresh import thread_number
+from bot.action.wait import Clock, wait_for
 from bot.engine.handlers import RunOptions, handle
 from bot.engine.tracker import TrackState
 from tests.support.stack import REPO, Stack
@@ -138,7 +140,7 @@ class _Commands:
 def test_refresh_finalises_a_session_that_ended_between_runs(
     stack: Stack, status: str, words: str
 ) -> None:
-    from bot.action.run import refresh
+    from bot.action.refresh import refresh
 
     track, number = started(stack, "long")
     assert "Devin finished" not in status_body(stack, number)

@@ -7,27 +7,27 @@ from typing import Any
 
 import pytest
 
-from bot.core.comments import (
-    COMMENT_LIMIT,
+from bot.core.comment_markers import (
     MARKER_PREFIX,
     PENDING_MARKER,
     REPLY_MARKER,
-    AttachmentView,
-    StatusView,
     find_session_id,
-    fingerprint,
-    format_duration,
     is_bridge_comment,
-    job_summary,
     marker,
+)
+from bot.core.comment_text import format_duration
+from bot.core.comments import (
+    COMMENT_LIMIT,
+    fingerprint,
+    job_summary,
     render,
     render_config_error,
     render_help,
     render_refusal,
-    suspend_reason_text,
-    view_state,
 )
 from bot.core.devin_models import Session
+from bot.core.status_view import AttachmentView, StatusView, view_state
+from bot.core.status_wording import suspend_reason_text
 
 NOW = 1_717_000_000.0
 SESSION_URL = "https://app.devin.ai/sessions/0123abcd"

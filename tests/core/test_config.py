@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.config import (
+from bot.core.config import parse_repo_config
+from bot.core.config_model import (
     PermissionRule,
     RepoConfig,
     SessionDefaults,
@@ -16,7 +17,6 @@ from bot.core.config import (
     command_rule_for,
     effective_settings,
     label_rule_for,
-    parse_repo_config,
 )
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "devin.yml"

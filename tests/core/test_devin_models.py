@@ -9,20 +9,22 @@ import pytest
 from bot.core.devin_models import (
     USAGE_SUSPEND_REASONS,
     Attachment,
-    FolderTree,
-    Identity,
-    KnowledgeNote,
     Message,
-    Organization,
-    Page,
-    Playbook,
     PullRequest,
-    Schedule,
     Session,
     bare_session_id,
     path_session_id,
     same_session,
 )
+from bot.core.devin_org import (
+    FolderTree,
+    Identity,
+    KnowledgeNote,
+    Organization,
+    Playbook,
+    Schedule,
+)
+from bot.core.parsing import Page
 
 HEX = "0a4d31d638894ec2b9d64338be35eb3b"
 

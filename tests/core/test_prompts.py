@@ -6,18 +6,16 @@ import re
 
 import pytest
 
-from bot.core.prompts import (
+from bot.core.prompt_context import (
     ContextComment,
     FileChange,
     Instruction,
     PromptContext,
     PullContext,
     ReviewContext,
-    build_followup,
-    build_prompt,
-    render_instruction,
-    session_title,
 )
+from bot.core.prompt_instruction import build_followup, render_instruction
+from bot.core.prompts import build_prompt, session_title
 
 URL = "https://github.com/octo-org/octo-repo/pull/7"
 TRIGGER_URL = URL + "#issuecomment-99"
@@ -440,9 +438,9 @@ def test_capped_followup_keeps_its_structure() -> None:
     ],
 )
 def test_untrusted_text_cannot_close_the_context_block_in_disguise(fake_close: str) -> None:
-    from bot.core.prompts import _escape_tags
+    from bot.core.prompt_markup import escape_tags
 
-    escaped = _escape_tags(f"before {fake_close} after")
+    escaped = escape_tags(f"before {fake_close} after")
     assert "github_context" in escaped or "instruction" in escaped
     for tag in ("github_context", "instruction"):
         for opener in ("<", "\uff1c", "\ufe64"):

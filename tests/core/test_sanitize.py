@@ -218,7 +218,8 @@ PATHOLOGICAL = {
 @pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
 def test_adversarial_shapes_finish(text: str) -> None:
     from bot.core.commands import parse_command
-    from bot.core.prompts import Instruction, PromptContext, build_prompt
+    from bot.core.prompt_context import Instruction, PromptContext
+    from bot.core.prompts import build_prompt
 
     assert len(sanitize_untrusted(text)) <= len(text)
     strip_html(text)

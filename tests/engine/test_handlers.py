@@ -676,7 +676,7 @@ def test_option_tags_cannot_claim_another_thread(stack: Stack) -> None:
 def test_only_the_bots_own_marked_comment_counts_as_the_status_comment(
     stack: Stack, author: str, body_first_line: str, bot_login: str | None
 ) -> None:
-    from bot.core.comments import marker
+    from bot.core.comment_markers import marker
     from bot.engine.threads import find_status_comment
 
     seed_issue(stack)
@@ -690,7 +690,7 @@ def test_only_the_bots_own_marked_comment_counts_as_the_status_comment(
 
 
 def test_the_bots_marked_comment_is_found(stack: Stack) -> None:
-    from bot.core.comments import marker
+    from bot.core.comment_markers import marker
     from bot.engine.threads import find_status_comment
 
     seed_issue(stack)

@@ -74,7 +74,7 @@ def test_app_key_from_a_file_and_secrets_hidden_from_repr(tmp_path: Path) -> Non
 def test_the_app_factory_refuses_to_start_without_secret_or_credentials(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`gunicorn 'bot.service.app:create_app()'` must refuse like `devin-bridge serve` does."""
+    """`gunicorn 'bot.app:create_app()'` must refuse like `devin-bridge serve` does."""
     from bot.service.app import create_app
 
     for name in (*FULL, "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH"):

@@ -1,9 +1,15 @@
-"""Mode ``refresh``: poll each live (or recently ended) session of the repository once and
-bring its status comment up to date, then summarise what was refreshed.
+"""Mode ``refresh``: bring the status comment of each session of the repository that
+changed (live, or ended recently) up to date, then summarise what was refreshed.
+
+It reads the same change feed as the service (`bot.engine.feed`): one list call, paged,
+for the sessions tagged with this repository and updated in the last three days, and
+ticks each from its list item, without a GET per session. When the API is seen to ignore
+the time filter it falls back to listing every session of the repository.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from bot.action.event import EventError
@@ -15,6 +21,7 @@ from bot.core.comment_markers import STOPPED_MARKER
 from bot.core.devin_models import Session
 from bot.core.markdown import code_span, link, table_cell
 from bot.devin.errors import DevinError
+from bot.engine.feed import read_changes
 from bot.engine.handlers import Deps
 from bot.engine.threads import (
     BRIDGE_TAG,
@@ -39,7 +46,7 @@ def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowComma
     rows: list[tuple[str, Session, str]] = []
     warnings: list[str] = []
     wanted = {repo_tag(repo), BRIDGE_TAG}
-    for session in deps.devin.iter_sessions(tags=sorted(wanted)):
+    for session in _recently_updated(repo, deps, commands):
         if session.tags and not wanted <= set(session.tags):
             continue  # the API's tag filter semantics are undocumented
         number = thread_number(session, repo)
@@ -88,6 +95,19 @@ def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowComma
         lines.append("No live session changed since its status comment was written.")
     summary = "\n".join(lines) + "\n"
     return Report(0, blank_outputs(skipped=False, reason=reason), summary, None, tuple(warnings))
+
+
+def _recently_updated(repo: str, deps: Deps, commands: WorkflowCommands) -> Iterable[Session]:
+    """The repository's sessions updated within RECENTLY_ENDED_S, from the change feed."""
+    since = int(deps.clock() - RECENTLY_ENDED_S)
+    found = read_changes(deps.devin, repo_tag(repo), since, overlap_s=0)
+    if found.ignored_filter is None:
+        return found.changed
+    commands.info(
+        f"the Devin API ignored the {found.ignored_filter!r} filter of the session list; "
+        "reading every session of the repository instead"
+    )
+    return deps.devin.iter_sessions(tags=[repo_tag(repo)])
 
 
 def thread_number(session: Session, repo: str) -> int | None:

@@ -61,7 +61,8 @@ CHOICES = {
     "devin_id_query": "on create: parent session (sets parent_session_id / child_session_ids); "
     "ignored on list",
     "org_id_in_path": "always required; another org id gives 404",
-    "polling": "only GET .../sessions/{id} advances a scenario",
+    "polling": "a GET of the session, and a list read of the sessions it returns (before "
+    "the created_/updated_ bounds are applied), advance a scenario by one poll",
     "tags_filter": "list ?tags=a&tags=b matches sessions having ALL the tags; other list "
     "filters match ANY value",
     "time_filters": "created_/updated_ after/before bounds are inclusive",

@@ -48,6 +48,9 @@ class EmulatorConfig:
     end_cursor_on_last_page: bool = False
     # Unknown playbook_id on session/schedule create: 422 (True) or accepted as-is (False).
     strict_playbook_ids: bool = True
+    # List filters the server silently ignores (e.g. ("updated_after",) or ("tags",)): to
+    # test clients that must notice a filter was not applied.
+    ignored_list_filters: tuple[str, ...] = ()
     blob_ttl_seconds: float = 60.0
     request_log_limit: int = 10_000
     max_upload_bytes: int = 50 * 1024 * 1024

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.emulator.errors import field_error
@@ -69,6 +69,33 @@ class SessionFilter:
         if self.service_user_ids is not None and s.service_user_id not in self.service_user_ids:
             return False
         return self.repo_names is None or bool(self.repo_names.intersection(s.repos))
+
+    def without(self, names: Iterable[str]) -> SessionFilter:
+        """The same filter with some parameters dropped (a server that ignores them)."""
+        names = tuple(names)
+        drop: dict[str, Any] = {n: None for n in names if n in _OPTIONAL_FILTERS}
+        if "tags" in names:
+            drop["tags"] = frozenset()
+        return replace(self, **drop)
+
+    def timeless(self) -> SessionFilter:
+        """Without the created_/updated_ bounds: every session a client is looking at."""
+        return self.without(_TIME_FILTERS)
+
+
+_TIME_FILTERS = ("created_after", "created_before", "updated_after", "updated_before")
+_OPTIONAL_FILTERS = frozenset(
+    {
+        *_TIME_FILTERS,
+        "session_ids",
+        "playbook_id",
+        "origins",
+        "schedule_id",
+        "user_ids",
+        "service_user_ids",
+        "repo_names",
+    }
+)
 
 
 def _within(value: int, low: int | None, high: int | None) -> bool:

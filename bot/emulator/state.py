@@ -259,8 +259,16 @@ class Emulator:
             return self._json(session)
 
     def list_sessions(self, flt: SessionFilter, page: PageRequest) -> dict[str, Any]:
+        """A list read advances every session it looks at, like a GET does (a client that
+        follows sessions through the list sees them move), then applies the filters the
+        server honours (config `ignored_list_filters` models one that drops some)."""
         with self._lock:
-            items = [s for s in reversed(self._order) if flt.matches(s)]
+            looked_at = flt.timeless()
+            for session in self._order:
+                if looked_at.matches(session):
+                    lifecycle.poll(session, self)
+            honoured = flt.without(self.config.ignored_list_filters)
+            items = [s for s in reversed(self._order) if honoured.matches(s)]
             return paginate(
                 items,
                 lambda s: s.seq,

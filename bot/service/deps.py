@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from bot.devin.client import DevinClient, RetryPolicy
 from bot.engine.deps import Deps, RunOptions
@@ -59,6 +60,11 @@ class DepsFactory:
     def __repr__(self) -> str:
         kind = "app" if self._app else "token"
         return f"DepsFactory(github={kind}, devin={self.settings.devin_api_url!r})"
+
+    def add_session_tag(self, tag: str) -> None:
+        """Tag every session created through these Deps (the deployment's own tag)."""
+        if tag not in self._options.tags:
+            self._options = replace(self._options, tags=(*self._options.tags, tag))
 
     def devin(self) -> DevinClient:
         client: DevinClient | None = getattr(self._local, "devin", None)

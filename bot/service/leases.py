@@ -10,6 +10,10 @@ import time
 import uuid
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.store.facade import Store
 
 log = logging.getLogger("devin_bridge.leases")
 
@@ -121,3 +125,43 @@ def _renewer() -> _Renewer:
         if _shared is None or _shared.pid != os.getpid():  # first use, or a forked child
             _shared = _Renewer()
         return _shared
+
+
+# A follower asks this often whether the leader lease is free (one cheap write).
+FOLLOWER_RETRY_S = 2.0
+
+
+class Leadership:
+    """Holds a named leader lease in the store, renewed well inside its length."""
+
+    def __init__(self, store: Store, name: str, owner: str, lease_s: float) -> None:
+        self.store = store
+        self.name = name
+        self.owner = owner
+        self.lease_s = lease_s
+        self.leading = False
+        self._checked = float("-inf")
+
+    def hold(self, now: float) -> bool:
+        # A follower asks often (one cheap write): when the leader's process is recycled
+        # (gunicorn max_requests) it releases the lease, and the work should move at once.
+        every = self.lease_s / 3.0 if self.leading else min(self.lease_s / 3.0, FOLLOWER_RETRY_S)
+        if now - self._checked < every:
+            return self.leading
+        was = self.leading
+        self.leading = self.store.acquire_leader(self.name, self.owner, self.lease_s)
+        self._checked = now
+        if self.leading and not was:
+            log.info("%s took the %r lease", self.owner, self.name)
+        elif was and not self.leading:
+            log.warning("%s lost the %r lease", self.owner, self.name)
+        return self.leading
+
+    def release(self) -> None:
+        if not self.leading:
+            return
+        self.leading = False
+        try:
+            self.store.release_leader(self.name, self.owner)
+        except Exception:
+            log.debug("could not release the %r lease", self.name, exc_info=True)

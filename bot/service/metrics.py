@@ -26,6 +26,9 @@ API_CALLS = PREFIX + "api_calls_total"
 API_ERRORS = PREFIX + "api_errors_total"
 JOBS = PREFIX + "jobs_processed_total"
 TICKS = PREFIX + "ticks_total"
+FEED_READS = PREFIX + "feed_reads_total"
+FEED_CHANGES = PREFIX + "feed_changed_sessions_total"
+FEED_FALLBACKS = PREFIX + "feed_fallbacks_total"
 
 HELP = {
     DELIVERIES: "Webhook deliveries by event and outcome.",
@@ -33,6 +36,9 @@ HELP = {
     API_ERRORS: "Failed API calls (HTTP >= 400 or no answer) by service and status.",
     JOBS: "Trigger jobs processed by result.",
     TICKS: "Poll ticks by result.",
+    FEED_READS: "Change-feed list reads by result.",
+    FEED_CHANGES: "Sessions the change feed found changed.",
+    FEED_FALLBACKS: "Times the change feed fell back to per-session polling, by filter ignored.",
 }
 _MAX_LABEL = 64
 

@@ -21,8 +21,10 @@ from bot.engine.transient import backoff, retry_for
 from bot.github.errors import GitHubError
 from bot.service.codec import CodecError, dump, load_track
 from bot.service.deps import DepsFactory
+from bot.service.feed_status import FeedStatus
 from bot.service.leases import LeaseKeeper
 from bot.service.metrics import TICKS, Metrics
+from bot.service.settings import DEFAULT_SAFETY_POLL_S
 from bot.store.facade import ClaimedSession, Store, TickWrite
 
 log = logging.getLogger("devin_bridge.poller")
@@ -44,13 +46,24 @@ class TickReport:
 
 
 def scaled_delay(
-    session: Session, unchanged_polls: int, age_s: float, poll_interval: float
+    session: Session,
+    unchanged_polls: int,
+    age_s: float,
+    poll_interval: float,
+    *,
+    safety_s: float | None = None,
 ) -> float:
     """polling.next_delay with the configured interval as its base.
+
+    With `safety_s` (the change feed is working) a session is read on its own only once
+    more right after a change (a message posted in the second of the last read leaves
+    `updated_at` as it was) and otherwise every `safety_s`: the feed finds its changes.
 
     The policy floors its base at 1 s; an interval below that (fast tests) scales the
     whole policy down instead, so every back-off step keeps its proportions.
     """
+    if safety_s is not None:
+        return poll_interval if unchanged_polls == 0 else safety_s
     if poll_interval >= 1.0:
         return polling.next_delay(session, unchanged_polls, age_s, base=poll_interval)
     return polling.next_delay(session, unchanged_polls, age_s, base=1.0) * poll_interval
@@ -69,6 +82,8 @@ class Poller:
         poll_interval: float,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        feed: FeedStatus | None = None,
+        safety_s: float = DEFAULT_SAFETY_POLL_S,
     ) -> None:
         self.store = store
         self.factory = factory
@@ -77,6 +92,8 @@ class Poller:
         self.poll_interval = poll_interval
         self.metrics = metrics
         self.clock = clock
+        self.feed = feed
+        self.safety_s = safety_s
 
     def claim_due(self, limit: int) -> list[ClaimedSession]:
         return self.store.claim_due_sessions(self.owner, self.lease_s, limit)
@@ -101,7 +118,8 @@ class Poller:
                 seen.add(claim.session_id)
                 reports.append(self.tick(claim))
 
-    def tick(self, claim: ClaimedSession) -> TickReport:
+    def tick(self, claim: ClaimedSession, session: Session | None = None) -> TickReport:
+        """One tick; `session` is the change feed's list item (no GET needed)."""
         started = self.clock()
         edited = False
         # A claim that waited in the pool past its lease may have been taken over: only
@@ -116,7 +134,7 @@ class Poller:
             lambda: self.store.renew_session(claim, self.lease_s), self.lease_s, claim.session_id
         ):
             try:
-                result, edited = self._tick(claim, started)
+                result, edited = self._tick(claim, started, session)
             except Exception:  # never let one session stop the loop
                 log.exception("tick of session %s failed unexpectedly", claim.session_id)
                 self.store.release_session(
@@ -141,7 +159,9 @@ class Poller:
         )
         return TickReport(claim.session_id, claim.lease.version, result, edited, started, ended)
 
-    def _tick(self, claim: ClaimedSession, now: float) -> tuple[str, bool]:
+    def _tick(
+        self, claim: ClaimedSession, now: float, listed: Session | None = None
+    ) -> tuple[str, bool]:
         try:
             state = load_track(claim.track)
         except CodecError as err:
@@ -152,7 +172,7 @@ class Poller:
             return "done", False
         try:
             deps = self.factory.deps(claim.repo, claim.installation_id)
-            result = tracker.tick(state, deps)
+            result = tracker.tick(state, deps, session=listed)
         except Exception as err:
             return self._failed(claim, err), False
         session = result.session
@@ -166,8 +186,15 @@ class Poller:
             log.info(
                 "session %s is settled and its thread is closed: polling stops", claim.session_id
             )
+        safety = None
+        if self.feed is not None and self.feed.active():
+            safety = self.feed.safety_delay(self.safety_s)
         delay = scaled_delay(
-            session, result.state.unchanged_polls, now - result.state.started_at, self.poll_interval
+            session,
+            result.state.unchanged_polls,
+            now - result.state.started_at,
+            self.poll_interval,
+            safety_s=safety,
         )
         stored = self.store.finish_tick(
             claim,

@@ -28,7 +28,8 @@ from bot.engine.transient import backoff, retry_for
 from bot.github.errors import GitHubError
 from bot.service.codec import CodecError, dump, load_trigger
 from bot.service.deps import DepsFactory
-from bot.service.leases import LeaseKeeper
+from bot.service.feed import FeedRunner
+from bot.service.leases import Leadership, LeaseKeeper
 from bot.service.metrics import JOBS, Metrics
 from bot.service.poller import Poller
 from bot.store.facade import ClaimedJob, SessionRecord, Store
@@ -41,7 +42,6 @@ MAX_FAULT_ATTEMPTS = 3  # unexpected errors (bugs): a few tries, then the job fa
 PRUNE_EVERY_S = 3600.0
 KEEP_HISTORY_S = 7 * 24 * 3600.0  # GitHub lets deliveries be redelivered for 3 days
 BOT_LOGIN_KEY = "bot_login"
-FOLLOWER_RETRY_S = 2.0
 
 
 class JobQueue(Protocol):
@@ -194,42 +194,6 @@ class JobRunner:
         return JobResult("retry")
 
 
-class Leadership:
-    """Holds a named leader lease in the store, renewed well inside its length."""
-
-    def __init__(self, store: Store, name: str, owner: str, lease_s: float) -> None:
-        self.store = store
-        self.name = name
-        self.owner = owner
-        self.lease_s = lease_s
-        self.leading = False
-        self._checked = float("-inf")
-
-    def hold(self, now: float) -> bool:
-        # A follower asks often (one cheap write): when the leader's process is recycled
-        # (gunicorn max_requests) it releases the lease, and the work should move at once.
-        every = self.lease_s / 3.0 if self.leading else min(self.lease_s / 3.0, FOLLOWER_RETRY_S)
-        if now - self._checked < every:
-            return self.leading
-        was = self.leading
-        self.leading = self.store.acquire_leader(self.name, self.owner, self.lease_s)
-        self._checked = now
-        if self.leading and not was:
-            log.info("%s took the %r lease", self.owner, self.name)
-        elif was and not self.leading:
-            log.warning("%s lost the %r lease", self.owner, self.name)
-        return self.leading
-
-    def release(self) -> None:
-        if not self.leading:
-            return
-        self.leading = False
-        try:
-            self.store.release_leader(self.name, self.owner)
-        except Exception:
-            log.debug("could not release the %r lease", self.name, exc_info=True)
-
-
 class Housekeeping:
     """Periodic chores: learn the bot's login, forget old deliveries, flush metrics."""
 
@@ -277,10 +241,12 @@ class Worker:
         metrics: Metrics | None = None,
         wake: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        feed: FeedRunner | None = None,
     ) -> None:
         self.store = store
         self.jobs = jobs
         self.poller = poller
+        self.feed = feed
         self.owner = owner
         self.lease_s = lease_s
         self.idle_s = idle_s
@@ -296,6 +262,8 @@ class Worker:
     def run_once(self) -> int:
         """One synchronous pass over everything runnable now (no pool, no leadership)."""
         done = 0
+        if self.feed is not None:
+            done += self.feed.run_once()
         while True:
             claimed = self.store.claim_jobs(self.owner, self.lease_s, self.concurrency)
             for job in claimed:
@@ -335,6 +303,8 @@ class Worker:
             pool.shutdown(wait=True)
             if self.leadership is not None:
                 self.leadership.release()
+            if self.feed is not None:
+                self.feed.release()
             self.housekeeping.flush()
             log.info("worker %s stopped", self.owner)
 
@@ -369,6 +339,8 @@ class Worker:
             for job in claimed:
                 inflight.add(pool.submit(_guard, self.jobs.run, job))
                 started += 1
+        if self.feed is not None:
+            started += self.feed.step(pool, inflight, self._ticks, now)
         # Ticks are short: claim them in batches, up to one more tick per thread queued
         # in the pool, so a claim (a store write) serves many ticks.
         self._ticks = {f for f in self._ticks if not f.done()}

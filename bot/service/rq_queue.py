@@ -20,8 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.service.deps import DepsFactory
+from bot.service.feed import ChangeFeed
+from bot.service.leases import Leadership
 from bot.service.poller import Poller
-from bot.service.queue import Housekeeping, JobRunner, Leadership
+from bot.service.queue import Housekeeping, JobRunner
 from bot.store.facade import Store, normalise_url
 
 log = logging.getLogger("devin_bridge.rq")
@@ -118,9 +120,11 @@ class Dispatcher:
         idle_s: float,
         housekeeping: Housekeeping,
         clock: Callable[[], float] = time.monotonic,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
+        self.feed = feed
         self.idle_s = idle_s
         self.leadership = Leadership(store, DISPATCH_LEADER, owner, lease_s)
         self.housekeeping = housekeeping
@@ -128,6 +132,12 @@ class Dispatcher:
         self._clock = clock
 
     def dispatch_once(self) -> int:
+        if self.feed is not None and self.feed.due():
+            # The leader reads the feed; what changed becomes due and is dispatched below
+            # (an RQ message names only the session, so its tick reads the session).
+            found = self.feed.read()
+            for session in found.changed or ():
+                self.store.poll_now(session.session_id)
         ttl = self.queue.dispatch_ttl or 30.0
         job_ids, session_ids = self.store.mark_for_dispatch(ttl)
         for job_id in job_ids:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.service.deps import DepsFactory
+from bot.service.feed import DEPLOYMENT_KEY, ChangeFeed, FeedRunner, deployment_tag
+from bot.service.feed_status import FeedStatus
 from bot.service.leases import lease_seconds, owner_id
 from bot.service.metrics import Metrics
 from bot.service.poller import Poller
@@ -44,6 +47,7 @@ class Runtime:
     metrics: Metrics
     lease_s: float
     idle_s: float
+    feed_tag: str | None = None  # this deployment's session tag, when the change feed is on
     _background: list[_Loop] = field(default_factory=list)
     _login: tuple[str | None, float] = (None, float("-inf"))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -78,6 +82,11 @@ class Runtime:
         factory = factory or DepsFactory(
             settings, metrics=metrics, bot_login_cache=lambda: store.get_meta(BOT_LOGIN_KEY)
         )
+        tag = deployment_tag(
+            settings.deployment or store.meta_setdefault(DEPLOYMENT_KEY, uuid.uuid4().hex[:10])
+        )
+        # Every session this deployment creates carries its tag: the change feed lists by it.
+        factory.add_session_tag(tag)
         return cls(
             settings=settings,
             store=store,
@@ -86,6 +95,7 @@ class Runtime:
             metrics=metrics,
             lease_s=lease_s,
             idle_s=idle_seconds(settings.poll_interval),
+            feed_tag=tag if settings.change_feed else None,
         )
 
     # --- the pieces of background work ----------------------------------------------------
@@ -100,6 +110,9 @@ class Runtime:
         )
 
     def poller(self, owner: str) -> Poller:
+        status = None
+        if self.feed_tag is not None:
+            status = FeedStatus(self.store, self.feed_tag, self.settings.poll_interval)
         return Poller(
             self.store,
             self.factory,
@@ -107,15 +120,33 @@ class Runtime:
             lease_s=self.lease_s,
             poll_interval=self.settings.poll_interval,
             metrics=self.metrics,
+            feed=status,
+            safety_s=self.settings.safety_poll_s,
+        )
+
+    def change_feed(self) -> ChangeFeed | None:
+        if self.feed_tag is None:
+            return None
+        return ChangeFeed(
+            self.store,
+            self.factory,
+            tag=self.feed_tag,
+            interval=self.settings.poll_interval,
+            metrics=self.metrics,
         )
 
     def worker(self, *, leader: str | None, role: str = "worker", concurrency: int = 4) -> Worker:
         owner = owner_id(role)
         wake = self.queue.wake if isinstance(self.queue, LocalQueue) else None
+        poller = self.poller(owner)
+        feed = self.change_feed()
+        runner = None
+        if feed is not None:
+            runner = FeedRunner(feed, poller, self.store, owner=owner, lease_s=self.lease_s)
         return Worker(
             self.store,
             self.job_runner(),
-            self.poller(owner),
+            poller,
             self.factory,
             owner=owner,
             lease_s=self.lease_s,
@@ -124,6 +155,7 @@ class Runtime:
             concurrency=concurrency,
             metrics=self.metrics,
             wake=wake,
+            feed=runner,
         )
 
     def housekeeping(self) -> Housekeeping:
@@ -147,6 +179,7 @@ class Runtime:
                         lease_s=self.lease_s,
                         idle_s=self.idle_s,
                         housekeeping=self.housekeeping(),
+                        feed=self.change_feed(),
                     )
                 )
             else:

@@ -6,6 +6,7 @@ the mapping as an argument so tests pass plain dicts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +16,20 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///devin-bridge.db"
 DEFAULT_POLL_INTERVAL = 10.0
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+
+
+DEFAULT_SAFETY_POLL_S = 600.0
+DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9._-]{1,40}")
+_SWITCH = {
+    "on": True,
+    "true": True,
+    "1": True,
+    "yes": True,
+    "off": False,
+    "false": False,
+    "0": False,
+    "no": False,
+}
 
 
 class SettingsError(Exception):
@@ -39,6 +54,14 @@ class Settings:
     github_write_spacing: float = 1.0
     # GitHub never sends more than 25 MB; anything larger is refused with 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # This bridge's own session tag is `bridge:<deployment>`; empty: an id made once and
+    # kept in the store, so two bridges on one organisation never read each other's.
+    deployment: str = ""
+    # The change feed finds changed sessions with one list call per interval; off: every
+    # session is polled on its own schedule (for an API that cannot filter by update time).
+    change_feed: bool = True
+    # While the feed works, each live session is still read on its own this often.
+    safety_poll_s: float = DEFAULT_SAFETY_POLL_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -76,6 +99,25 @@ class Settings:
             raise SettingsError(
                 f"DEVIN_BRIDGE_MAX_BODY_BYTES must be a positive number of bytes, got {body_text!r}"
             )
+        deployment = get("DEVIN_BRIDGE_DEPLOYMENT")
+        if deployment and not DEPLOYMENT_NAME.fullmatch(deployment):
+            raise SettingsError(
+                "DEVIN_BRIDGE_DEPLOYMENT must be 1-40 letters, digits, '.', '_' or '-', "
+                f"got {deployment!r}"
+            )
+        feed_text = get("DEVIN_BRIDGE_CHANGE_FEED", "on").lower()
+        if feed_text not in _SWITCH:
+            raise SettingsError(f"DEVIN_BRIDGE_CHANGE_FEED must be on or off, got {feed_text!r}")
+        safety_text = get("DEVIN_BRIDGE_SAFETY_POLL", str(DEFAULT_SAFETY_POLL_S))
+        try:
+            safety = float(safety_text)
+        except ValueError:
+            safety = -1.0
+        if safety < interval:
+            raise SettingsError(
+                "DEVIN_BRIDGE_SAFETY_POLL must be a number of seconds no smaller than "
+                f"DEVIN_BRIDGE_POLL_INTERVAL, got {safety_text!r}"
+            )
         return cls(
             devin_api_key=get("DEVIN_API_KEY"),
             devin_org_id=get("DEVIN_ORG_ID"),
@@ -91,6 +133,9 @@ class Settings:
             bot_login=get("DEVIN_BRIDGE_BOT_LOGIN"),
             github_write_spacing=spacing,
             max_body_bytes=int(body_text),
+            deployment=deployment,
+            change_feed=_SWITCH[feed_text],
+            safety_poll_s=safety,
         )
 
     @property

@@ -67,3 +67,13 @@ class LeadersMixin(StoreBase):
                 conn.execute(
                     sa.update(meta).where(meta.c.key == key).values(value=value, updated_at=now)
                 )
+
+    def meta_setdefault(self, key: str, value: str) -> str:
+        """The stored value of `key`, storing `value` first when there is none: every
+        process racing here gets the same answer (the first insert wins)."""
+        with self._tx() as conn:
+            self._insert_ignore(
+                conn, meta, {"key": key, "value": value, "updated_at": self._clock()}
+            )
+            stored = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        return str(stored)

@@ -211,6 +211,33 @@ class SessionsMixin(StoreBase):
             )
             return result.rowcount == 1
 
+    def claim_sessions(
+        self, session_ids: list[str], owner: str, lease_s: float
+    ) -> list[ClaimedSession]:
+        """Lease the given live sessions that nobody holds, due or not (the change feed
+        saw them change, so they are ticked now)."""
+        if not session_ids:
+            return []
+        now = self._clock()
+        c, due = self._due_sessions(now, all_live=True)
+        ids = (
+            sa.select(c.c.session_id)
+            .where(due, c.c.session_id.in_(session_ids))
+            .with_for_update(skip_locked=True, of=c)
+        )
+        return self._claim_sessions_where(sessions.c.session_id.in_(ids), owner, lease_s, now)
+
+    def poll_live_by(self, deadline: float) -> int:
+        """Bring every live session's next poll forward to `deadline` at the latest (the
+        change feed stopped working: the sessions' own schedules take over at once)."""
+        with self._tx() as conn:
+            result = conn.execute(
+                sa.update(sessions)
+                .where(sessions.c.done == sa.false(), sessions.c.next_poll_at > deadline)
+                .values(next_poll_at=deadline)
+            )
+            return int(result.rowcount or 0)
+
     def poll_now(self, session_id: str) -> bool:
         """Make a live session due at once (e.g. `/devin status`)."""
         with self._tx() as conn:
@@ -229,6 +256,15 @@ class SessionsMixin(StoreBase):
                 .first()
             )
             return dict(row) if row is not None else None
+
+    def live_count(self) -> int:
+        with self._read() as conn:
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(sessions)
+                .where(sessions.c.done == sa.false())
+            ).scalar()
+        return int(count or 0)
 
     def live_session_ids(self) -> list[str]:
         with self._read() as conn:

@@ -149,3 +149,44 @@ def test_refresh_finalises_a_session_that_ended_between_runs(
     report = refresh(inputs(mode="refresh"), REPO, stack.deps(), _Commands())  # type: ignore[arg-type]
     assert report.exit_code == 0
     assert words in status_body(stack, number)
+
+
+def test_refresh_runs_see_a_session_move_with_one_list_call_each(stack: Stack) -> None:
+    """Against the emulator, a session advances as the refresh's list reads look at it
+    (like GETs), so a cron of `mode: refresh` runs follows it to the end, and no run
+    reads a session on its own."""
+    from bot.action.refresh import refresh
+
+    _track, number = started(stack, "finish")
+    gets_before = len(stack.devin_requests("GET", r"/sessions/[^/]+$"))
+    runs = 0
+    while "finished" not in status_body(stack, number).lower() and runs < 8:
+        report = refresh(inputs(mode="refresh"), REPO, stack.deps(), _Commands())  # type: ignore[arg-type]
+        assert report.exit_code == 0
+        runs += 1
+    assert "finished" in status_body(stack, number).lower()
+    assert runs <= 5
+    assert len(stack.devin_requests("GET", r"/sessions/[^/]+$")) == gets_before
+    lists = stack.devin_requests("GET", r"/sessions$")[-runs:]
+    assert all(r["query"].get("updated_after") for r in lists)
+    assert all(r["query"]["tags"] == [f"repo:{REPO}"] for r in lists)
+
+
+def test_refresh_falls_back_to_listing_everything_when_the_time_filter_is_ignored(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from bot.action.refresh import refresh
+
+    track, _number = started(stack, "long")
+    for _ in range(3):  # past its only step: list reads no longer change it
+        stack.emulator.get_session(track.session_id)
+    old = int(stack.deps().clock()) - 10 * 24 * 3600
+    stack.emulator.patch_session(track.session_id, {"updated_at": old})
+    config = replace(stack.emulator.config, ignored_list_filters=("updated_after",))
+    monkeypatch.setattr(stack.emulator, "config", config)
+    commands = _Commands()
+    report = refresh(inputs(mode="refresh"), REPO, stack.deps(), commands)  # type: ignore[arg-type]
+    assert report.exit_code == 0
+    assert any("ignored the 'updated_after' filter" in line for line in commands.lines)

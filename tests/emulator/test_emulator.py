@@ -362,12 +362,29 @@ def test_list_filters_by_time_user_and_repo(timed_api: Api, clock: FakeClock) ->
     assert ids("repo_names=acme/app") == [early]
 
 
-def test_list_does_not_advance_but_get_does(api: Api) -> None:
+def test_a_list_read_advances_the_sessions_it_looks_at_like_a_get(api: Api) -> None:
     sid = api.create()["session_id"]
+    other = api.create(tags=["elsewhere"])["session_id"]
     for _ in range(3):
-        assert api.get("/sessions").json()["items"][0]["status"] == "new"
-        api.get(f"/sessions/{sid}/messages")
-    assert api.poll(sid)["status"] == "running"
+        api.get(f"/sessions/{sid}/messages")  # reading messages is not a poll
+    assert api.get(f"/sessions/{sid}/tags").json()["tags"] == []
+    listed = api.get(f"/sessions?session_ids={sid}").json()["items"]
+    assert [s["status"] for s in listed] == ["running"]
+    # The other session was not looked at, so it did not move.
+    assert api.admin("GET", f"/sessions/{other}").json()["status"] == "new"
+
+
+def test_a_time_bound_list_still_advances_sessions_it_leaves_out(api: Api) -> None:
+    """A change feed lists with updated_after: the quiet sessions it does not return must
+    still move, or a client that only reads the feed would never see them change."""
+    sid = api.create(tags=["feed"])["session_id"]
+    created = api.poll(sid)["updated_at"]
+    seen = []
+    for _ in range(6):
+        items = api.get(f"/sessions?tags=feed&updated_after={created + 3600}").json()["items"]
+        seen.append(len(items))
+    assert seen == [0] * 6
+    assert api.poll(sid)["status_detail"] == "finished"
 
 
 def test_finish_scenario_produces_message_pr_attachment_and_finishes(api: Api) -> None:
@@ -509,9 +526,7 @@ def test_follow_up_message_gets_a_reply(api: Api) -> None:
     sid = api.create(tags=["emulator-scenario:idle"])["session_id"]
     api.poll(sid)
     api.post(f"/sessions/{sid}/messages", json={"message": "one more thing"})
-    assert api.get(f"/sessions?session_ids={sid}").json()["items"][0]["status_detail"] == (
-        "working"
-    )
+    assert api.admin("GET", f"/sessions/{sid}").json()["status_detail"] == "working"
     assert api.poll(sid)["status_detail"] == "finished"
     last = api.get(f"/sessions/{sid}/messages").json()["items"][-1]
     assert last["source"] == "devin" and "one more thing" in last["message"]

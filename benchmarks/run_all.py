@@ -18,7 +18,7 @@ if __package__ in (None, ""):
 import json
 from collections.abc import Callable
 
-from benchmarks import intake, polling_economy, scale
+from benchmarks import feed_economy, intake, polling_economy, scale
 from benchmarks.common import Check, Report, base_parser, keep_logs_in, machine, print_checks
 
 
@@ -35,19 +35,21 @@ def plan(quick: bool) -> list[tuple[str, Callable[[], Report]]]:
         drain=0.5 if quick else 2.0,
     )
     scale_cfg = (
-        scale.ScaleConfig(sessions=(20,), interval=1.0, warmup=2.0, duration=3.0)
+        scale.ScaleConfig(sessions=50, interval=1.0, warmup=2.0, duration=4.0, change_share=0.5)
         if quick
-        else scale.ScaleConfig(sessions=(1000,), interval=10.0, warmup=12.0, duration=15.0)
+        else scale.ScaleConfig(sessions=10_000, interval=10.0, warmup=15.0, duration=60.0)
     )
     hours = 0.5 if quick else 1.0
+    fleet, minutes = (20, 3.0) if quick else (1000, 62.0)
     return [
         ("intake", lambda: intake.run(intake_cfg)),
         ("polling-economy", lambda: polling_economy.run(hours=hours)),
+        ("feed-economy", lambda: feed_economy.run(sessions=fleet, minutes=minutes, quick=quick)),
         ("scale", lambda: scale.run(scale_cfg)),
     ]
 
 
-NAMES = ("intake", "polling-economy", "scale")
+NAMES = ("intake", "polling-economy", "feed-economy", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,23 +1,20 @@
-"""Scale: how many live sessions one worker keeps polled with poll lag under 2x the interval.
+"""Scale: one worker holding 10,000 live sessions, with change lag under twice the interval.
 
-For each N: N sessions in the Devin emulator ("long" scenario: running/working forever,
-so every one stays young and due every interval, the most demanding case), each with a
-status comment in the GitHub fake and a store row written through the service's store
-API (a trigger job finished with its session, as the webhook path leaves it). Their
-first polls are spread over one interval, as in a steady state. One `devin-bridge worker`
-process (DEVIN_BRIDGE_POLL_INTERVAL, default 10 s; SQLite store in a temp dir) then polls
-them. After a warm-up (the first pass, which also edits each comment once) the poll lag,
-actual GET time - due time, is read from the emulator's request log for every poll made
-in the measurement window (whenever it fell due), plus the lag of every poll still
-overdue when the window closes.
+N sessions live in the Devin emulator ("long" scenario: running/working until changed),
+each with a status comment in the GitHub fake and a store row written through the
+service's store API, all carrying the deployment's tag. The store starts in the steady
+state of a worker that has been running: the change feed's cursor is current and each
+session's own safety read is spread over its period (the one-off first read of a new
+deployment hands out every session once; that warm-up is not what this measures).
 
-N = 1000, 500, 250 are tried largest first (or the --sessions given); the first N that
-keeps up ends the sweep, and a run that saturates the worker skips the sizes clearly
-above its measured capacity.
+One `devin-bridge worker` process (SQLite store in a temp dir, change feed on) then holds
+the fleet while a driver changes a share of the sessions each minute (an ACU figure the
+comment shows) and records when each change reaches its comment.
 
-Target: 1,000 sessions with max lag < 2 x interval.
+Target: change lag (change at Devin -> comment edited) under 2 x the interval for every
+change, with 10,000 live sessions.
 
-    python benchmarks/scale.py [--sessions N] [--duration 20] [--interval 10] [--json]
+    python benchmarks/scale.py [--sessions 10000] [--interval 10] [--duration 60] [--json]
 """
 
 from __future__ import annotations
@@ -28,13 +25,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import math
 import random
-import shlex
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -51,18 +45,17 @@ from benchmarks.common import (
     workspace,
 )
 
-DEFAULT_SWEEP = (1000, 500, 250)
-TARGET_SESSIONS = 1000
-SESSION_ROUTE = "/v3/organizations/<org_id>/sessions/<devin_id>"
-KEEP_UP_SHARE = 0.95
+TARGET_SESSIONS = 10_000
+DEPLOYMENT = "bench"
 
 
 @dataclass(frozen=True)
 class ScaleConfig:
-    sessions: tuple[int, ...]
+    sessions: int
     interval: float
     warmup: float
     duration: float
+    change_share: float = 0.01  # of the fleet per minute
     # The worker to measure; default `python -m bot worker` (override for experiments).
     worker_command: tuple[str, ...] = ()
 
@@ -70,29 +63,26 @@ class ScaleConfig:
 @dataclass
 class Outcome:
     sessions: int
-    lag: Spread  # seconds, polls due in the window (and still-open overdue ones)
-    polls: int  # GETs of sessions in the window
-    needed_rate: float  # polls/s the sessions need
-    achieved_rate: float  # polls/s seen in the window
-    never_polled: int  # sessions without a single GET by the end
-    store_lag_max: float  # the store's own oldest-overdue figure, sampled each second
+    lag: Spread
+    changes: int
+    unseen: int  # changes whose comment did not show them by the end
+    requests: dict[str, int]  # Devin requests in the window, by kind
+    window_s: float
     seed_s: float
     passed: bool
 
 
-def run_one(n: int, cfg: ScaleConfig) -> Outcome:
+def run_once(cfg: ScaleConfig) -> Outcome:
     from bot.emulator.config import EmulatorConfig
     from tests.support.stack import running_stack
 
-    per_session = (cfg.warmup + cfg.duration) / cfg.interval + 8
-    config = EmulatorConfig(request_log_limit=max(10_000, int(n * per_session * 1.5)))
+    config = EmulatorConfig(request_log_limit=10)
     with workspace("scale") as (tmp, procs), running_stack(config) as stack:
         stack.use_scenario("long")
         db_url = f"sqlite:///{tmp / 'devin-bridge.db'}"
         started = time.time()
-        seeded_due = seed(stack, db_url, n, cfg.interval)
+        comments = seed(stack, db_url, cfg)
         seed_s = time.time() - started
-        stack.emulator.log.reset()
         env = {
             "DEVIN_API_KEY": stack.devin_key,
             "DEVIN_ORG_ID": stack.org_id,
@@ -103,157 +93,60 @@ def run_one(n: int, cfg: ScaleConfig) -> Outcome:
             "DEVIN_BRIDGE_BOT_LOGIN": stack.bot_login,
             "DATABASE_URL": db_url,
             "DEVIN_BRIDGE_POLL_INTERVAL": f"{cfg.interval:g}",
-            # Only the first tick of each session edits its comment; GitHub's 1 s spacing
-            # between writes would turn that warm-up pass into N seconds.
+            "DEVIN_BRIDGE_DEPLOYMENT": DEPLOYMENT,
             "DEVIN_BRIDGE_GITHUB_WRITE_SPACING": "0",
         }
-        # The sessions' first polls are due from now on, spread over one interval.
-        shift = time.time() - min(seeded_due.values())
-        _shift_due(db_url, shift)
-        due0 = {sid: t + shift for sid, t in seeded_due.items()}
         command = list(cfg.worker_command) or [PYTHON, "-m", "bot", "worker"]
         worker = procs.start("worker", command, env=env)
-        # The warm-up counts from the worker's first poll, not from its start: a loaded
-        # machine may take seconds to boot it (a fixed wait left the window empty).
-        first_poll = wait_first_poll(stack, worker, procs, timeout=60.0)
-        window_start = first_poll + cfg.warmup
+        watcher = Watcher(stack, comments)
+        watcher.start()
+        rng = random.Random(cfg.sessions)
+        ids = list(comments)
+        window_start = time.time() + cfg.warmup
         window_end = window_start + cfg.duration
-        sampler = StoreSampler(db_url, window_start)
-        sampler.start()
+        base: Counter[str] | None = None
+        changes = 0
         try:
             while time.time() < window_end:
                 if worker.poll() is not None:
                     raise RuntimeError(
                         f"the worker exited with {worker.returncode}:\n" + procs.log_tail(worker)
                     )
-                time.sleep(0.2)
+                now = time.time()
+                if now >= window_start:
+                    if base is None:
+                        base = _counts(stack)
+                    for sid in rng.sample(ids, _per_second(rng, len(ids), cfg.change_share)):
+                        changes += 1
+                        acus = 10.0 + changes
+                        stack.emulator.patch_session(sid, {"acus_consumed": acus})
+                        watcher.expect(sid, f"{acus:.1f}", now)
+                time.sleep(max(0.0, 1.0 - (time.time() - now)))
+            # Changes made near the end get the same chance as the others.
+            deadline = time.time() + 2 * cfg.interval
+            while watcher.pending() and time.time() < deadline:
+                time.sleep(0.1)
         finally:
-            sampler.stop()
-        entries = stack.emulator.requests()
+            watcher.stop()
+        end = _counts(stack)
         procs.stop(worker)
-        worker_log = procs.log_tail(worker, 12)
-    outcome = measure(n, cfg, entries, due0, window_start, window_end, sampler.max_lag, seed_s)
-    if outcome.never_polled == n:  # nothing worked: show why
-        print(f"the worker polled nothing; the end of its log:\n{worker_log}", file=sys.stderr)
-    return outcome
+    lags = watcher.lags
+    requests = {k: end[k] - (base or Counter()).get(k, 0) for k in end}
+    lag = Spread.of(lags)
+    unseen = changes - len(lags)
+    passed = bool(lags) and lag.max < 2 * cfg.interval and unseen == 0
+    return Outcome(cfg.sessions, lag, changes, unseen, requests, cfg.duration, seed_s, passed)
 
 
-def wait_first_poll(stack: Any, worker: Any, procs: Any, *, timeout: float) -> float:
-    """When the worker made its first Devin request (now, if it made none in `timeout`)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if stack.emulator.log.stats()["total"] > 0:
-            return time.time()
-        if worker.poll() is not None:
-            raise RuntimeError(
-                f"the worker exited with {worker.returncode}:\n" + procs.log_tail(worker)
-            )
-        time.sleep(0.05)
-    return time.time()
+class Watcher:
+    """Notices when each change shows in its comment (checks the pending ones, 10x/s)."""
 
-
-def seed(stack: Any, db_url: str, n: int, interval: float) -> dict[str, float]:
-    """N live sessions: emulator state, a status comment, and a store row each.
-
-    Returns each session's first due time (before the shift to the worker's start)."""
-    from bot.core.comment_markers import marker
-    from bot.emulator import NewSession
-    from bot.engine.tracker import TrackState
-    from bot.service.codec import dump
-    from bot.store.facade import NewJob, SessionRecord, Store
-
-    store = Store(db_url)
-    store.migrate()
-    rng = random.Random(n)
-    now = time.time()
-    due: dict[str, float] = {}
-    try:
-        records: list[tuple[NewJob, SessionRecord]] = []
-        for i in range(1, n + 1):
-            thread = f"{stack.repo}#{i}"
-            stack.github.add_issue(stack.repo, i, title=f"Scale issue {i}")
-            created = stack.emulator.create_session(
-                NewSession(
-                    prompt=f"Work on issue {i}",
-                    tags=("devin-bridge", f"repo:{stack.repo}", f"thread:{thread}"),
-                    repos=(stack.repo,),
-                    scenario="long",
-                )
-            )
-            sid = str(created["session_id"])
-            comment = stack.github.add_comment(
-                stack.repo, i, f"{marker(sid)}\nDevin is starting…", user=stack.bot_login
-            )
-            track = TrackState(
-                session_id=sid,
-                repo=stack.repo,
-                number=i,
-                comment_id=comment.id,
-                requested_by="octocat",
-                trigger_url=None,
-                started_at=now,
-            )
-            due[sid] = now + rng.uniform(0.0, interval)
-            records.append(
-                (
-                    NewJob(
-                        dedupe_key=f"benchmark:{sid}",
-                        kind="trigger",
-                        thread_key=thread,
-                        payload="{}",
-                    ),
-                    SessionRecord(
-                        session_id=sid,
-                        thread_key=thread,
-                        repo=stack.repo,
-                        number=i,
-                        installation_id=None,
-                        comment_id=comment.id,
-                        track=dump(track),
-                        status="new",
-                        status_detail=None,
-                        state="queued",
-                        next_poll_at=due[sid],
-                    ),
-                )
-            )
-        owner = "benchmark-seed"
-        by_key = {job.dedupe_key: rec for job, rec in records}
-        for job, _ in records:
-            store.enqueue_job(job)
-        while True:
-            claims = store.claim_jobs(owner, 600.0, 500)
-            if not claims:
-                break
-            for claim in claims:
-                store.finish_job(claim, result="created", session=by_key[claim.dedupe_key])
-    finally:
-        store.dispose()
-    return due
-
-
-def _shift_due(db_url: str, shift: float) -> None:
-    """Move every first due time by `shift` seconds (seeding took a while)."""
-    import sqlalchemy as sa
-
-    from bot.store.facade import Store
-    from bot.store.schema import sessions
-
-    store = Store(db_url)
-    try:
-        with store.engine.begin() as conn:
-            conn.execute(sa.update(sessions).values(next_poll_at=sessions.c.next_poll_at + shift))
-    finally:
-        store.dispose()
-
-
-class StoreSampler:
-    """The store's own `poll_lag_seconds` (oldest overdue session), once a second."""
-
-    def __init__(self, db_url: str, start: float) -> None:
-        self.db_url = db_url
-        self.start_at = start
-        self.max_lag = math.nan
+    def __init__(self, stack: Any, comments: dict[str, int]) -> None:
+        self.stack = stack
+        self.comments = comments
+        self.lags: list[float] = []
+        self._pending: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -264,179 +157,164 @@ class StoreSampler:
         self._stop.set()
         self._thread.join(10)
 
+    def expect(self, sid: str, shown: str, at: float) -> None:
+        with self._lock:
+            self._pending[sid] = (shown, at)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
     def _run(self) -> None:
-        from bot.store.facade import Store
-
-        store = Store(self.db_url)
-        try:
-            while not self._stop.wait(1.0):
-                if time.time() < self.start_at:
-                    continue
-                try:
-                    lag = float(store.counts()["poll_lag_seconds"])
-                except Exception:  # busy database: skip this sample
-                    continue
-                self.max_lag = lag if math.isnan(self.max_lag) else max(self.max_lag, lag)
-        finally:
-            store.dispose()
+        while not self._stop.wait(0.1):
+            with self._lock:
+                pending = dict(self._pending)
+            now = time.time()
+            for sid, (shown, at) in pending.items():
+                history = self.stack.github.comment_history(self.comments[sid])
+                if history and shown in history[-1]:
+                    with self._lock:
+                        if self._pending.get(sid) == (shown, at):
+                            del self._pending[sid]
+                            self.lags.append(now - at)
 
 
-def measure(
-    n: int,
-    cfg: ScaleConfig,
-    entries: Sequence[dict[str, Any]],
-    due0: dict[str, float],
-    window_start: float,
-    window_end: float,
-    store_lag_max: float,
-    seed_s: float,
-) -> Outcome:
-    from bot.emulator.ids import bare_session_id
+def _per_second(rng: random.Random, fleet: int, share_per_min: float) -> int:
+    expected = fleet * share_per_min / 60.0
+    whole = int(expected)
+    return min(fleet, whole + (1 if rng.random() < expected - whole else 0))
 
-    polls: dict[str, list[float]] = defaultdict(list)
-    for e in entries:
-        if e.get("method") == "GET" and e.get("route") == SESSION_ROUTE:
-            polls[bare_session_id(e["path"].rsplit("/", 1)[-1])].append(float(e["ts"]))
-    lags: list[float] = []
-    in_window = 0
-    for sid, first_due in due0.items():
-        times = sorted(polls.get(bare_session_id(sid), []))
-        due = first_due
-        for t in times:
-            if t >= window_start and due < window_end:
-                lags.append(max(0.0, t - due))
-            if window_start <= t < window_end:
-                in_window += 1
-            due = t + cfg.interval  # young sessions are due one interval after a poll
-        if due < window_end:
-            lags.append(window_end - due)  # still waiting when the window closed
-    lag = Spread.of(lags)
-    never = sum(1 for sid in due0 if not polls.get(bare_session_id(sid)))
-    needed, achieved = n / cfg.interval, in_window / cfg.duration
-    # A short window can hide a slowly growing backlog: keeping up also means polling
-    # (nearly) as often as the sessions need.
-    passed = (
-        not math.isnan(lag.max)
-        and lag.max < 2 * cfg.interval
-        and never == 0
-        and achieved >= KEEP_UP_SHARE * needed
-    )
-    return Outcome(
-        sessions=n,
-        lag=lag,
-        polls=in_window,
-        needed_rate=needed,
-        achieved_rate=achieved,
-        never_polled=never,
-        store_lag_max=store_lag_max,
-        seed_s=seed_s,
-        passed=passed,
-    )
+
+def _counts(stack: Any) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for route, n in stack.emulator.log.stats()["by_route"].items():
+        path = route.split(" ", 1)[-1]
+        kind = (
+            "list"
+            if path.endswith("/sessions")
+            else "get"
+            if path.endswith("/sessions/<devin_id>")
+            else path.rsplit("/", 1)[-1]
+        )
+        counts[kind] += n
+    return counts
+
+
+def seed(stack: Any, db_url: str, cfg: ScaleConfig) -> dict[str, int]:
+    """N live sessions in the steady state of a running worker; returns their comment ids."""
+    from bot.core.comment_markers import marker
+    from bot.emulator import NewSession
+    from bot.engine.tracker import TrackState
+    from bot.service.codec import dump
+    from bot.service.feed import deployment_tag
+    from bot.service.feed_status import cursor_key, ok_key
+    from bot.store.facade import NewJob, SessionRecord, Store
+
+    tag = deployment_tag(DEPLOYMENT)
+    store = Store(db_url)
+    store.migrate()
+    rng = random.Random(cfg.sessions)
+    now = time.time()
+    comments: dict[str, int] = {}
+    try:
+        records: list[tuple[NewJob, SessionRecord]] = []
+        for i in range(1, cfg.sessions + 1):
+            thread = f"{stack.repo}#{i}"
+            stack.github.add_issue(stack.repo, i, title=f"Scale issue {i}")
+            created = stack.emulator.create_session(
+                NewSession(
+                    prompt=f"Work on issue {i}",
+                    tags=("devin-bridge", f"repo:{stack.repo}", f"thread:{thread}", tag),
+                    repos=(stack.repo,),
+                    scenario="long",
+                )
+            )
+            sid = str(created["session_id"])
+            stack.emulator.advance(sid, steps=1)  # running/working
+            # Last changed a while ago: the feed's cursor (below) is past it.
+            stack.emulator.patch_session(sid, {"updated_at": int(now) - 600})
+            body = f"{marker(sid)}\nDevin is working…"
+            comments[sid] = stack.github.add_comment(stack.repo, i, body, user=stack.bot_login).id
+            track = TrackState(sid, stack.repo, i, comments[sid], "octocat", None, now)
+            # Each session's own safety read is due some time in its (long) period.
+            due = now + rng.uniform(cfg.interval, 3600.0)
+            record = SessionRecord(
+                sid, thread, stack.repo, i, None, comments[sid], dump(track), "running",
+                "working", "working", due,
+            )  # fmt: skip
+            records.append((NewJob(f"benchmark:{sid}", "trigger", thread, "{}"), record))
+        by_key = {job.dedupe_key: rec for job, rec in records}
+        for job, _ in records:
+            store.enqueue_job(job)
+        while claims := store.claim_jobs("benchmark-seed", 600.0, 500):
+            for claim in claims:
+                store.finish_job(claim, result="created", session=by_key[claim.dedupe_key])
+        # The feed has been reading: its cursor is current and it counts as working.
+        store.set_meta(cursor_key(tag), str(int(time.time())))
+        store.set_meta(ok_key(tag), repr(time.time()))
+        store.meta_setdefault("deployment_id", DEPLOYMENT)
+    finally:
+        store.dispose()
+    return comments
 
 
 def run(cfg: ScaleConfig) -> Report:
     logging_quiet()
-    report = Report(f"scale (one worker, poll interval {cfg.interval:g} s)")
-    outcomes: list[Outcome] = []
-    skipped: list[int] = []
-    # Largest first: the first N that keeps up answers the question. A saturated run
-    # also tells the worker's capacity, so sizes clearly above it are not tried.
-    capacity = math.inf
-    for n in sorted(set(cfg.sessions), reverse=True):
-        if n > 0.9 * capacity:
-            skipped.append(n)
-            continue
-        outcome = run_one(n, cfg)
-        outcomes.append(outcome)
-        lag = outcome.lag
-        report.add(
-            f"{n} sessions",
-            f"lag p50 {secs(lag.p50)} p99 {secs(lag.p99)} max {secs(lag.max)}; "
-            f"{outcome.achieved_rate:.1f} polls/s of {outcome.needed_rate:.1f} needed; "
-            f"never polled {outcome.never_polled}; store max overdue "
-            f"{secs(outcome.store_lag_max)}; seeded in {outcome.seed_s:.0f} s"
-            f"  -> {'ok' if outcome.passed else 'TOO SLOW'}",
-        )
-        if outcome.passed:
-            break
-        if outcome.achieved_rate < KEEP_UP_SHARE * outcome.needed_rate:
-            capacity = min(capacity, outcome.achieved_rate * cfg.interval)
-    if skipped:
-        report.add(
-            "not tried",
-            f"{', '.join(map(str, sorted(skipped)))} sessions (above the measured capacity)",
-        )
-    passing = [o.sessions for o in outcomes if o.passed]
-    best = max(passing) if passing else 0
+    report = Report(f"scale (one worker, change feed, interval {cfg.interval:g} s)")
+    o = run_once(cfg)
+    per_hour = {k: round(v * 3600 / o.window_s) for k, v in sorted(o.requests.items())}
+    total_per_hour = sum(per_hour.values())
+    fixed = cfg.sessions * 3600 / cfg.interval
+    report.add(f"{o.sessions} live sessions", f"seeded in {o.seed_s:.0f} s")
     report.add(
-        "largest N kept up",
-        f"{best} sessions (max lag < {2 * cfg.interval:g} s, >= {KEEP_UP_SHARE:.0%} of the "
-        f"polls needed); window {cfg.duration:g} s after {cfg.warmup:g} s warm-up",
+        "change lag",
+        f"p50 {secs(o.lag.p50)} p99 {secs(o.lag.p99)} max {secs(o.lag.max)} over "
+        f"{o.lag.count} of {o.changes} changes; not shown {o.unseen}",
     )
-    saturated = [o for o in outcomes if o.achieved_rate < KEEP_UP_SHARE * o.needed_rate]
-    if saturated:
-        top = saturated[-1].achieved_rate
-        report.add(
-            "worker capacity",
-            f"saturated at {top:.1f} polls/s, i.e. about {top * cfg.interval:.0f} young "
-            f"sessions at a {cfg.interval:g} s interval",
-        )
+    report.add(
+        "Devin requests",
+        f"{total_per_hour} /h ({', '.join(f'{k} {v}' for k, v in per_hour.items())}); the "
+        f"fixed {cfg.interval:g} s loop: {fixed:.0f} GETs/h",
+    )
     report.check(
-        "sessions per worker",
-        str(best),
-        f">= {TARGET_SESSIONS} at max lag < 2 x interval",
-        best >= TARGET_SESSIONS if max(cfg.sessions) >= TARGET_SESSIONS else None,
+        "change lag with the fleet",
+        secs(o.lag.max),
+        f"< {2 * cfg.interval:g} s for {TARGET_SESSIONS} sessions",
+        o.passed if cfg.sessions >= TARGET_SESSIONS else None,
     )
     report.figures = {
         "config": asdict(cfg),
-        "largest_passing": best,
-        "not_tried": sorted(skipped),
-        "capacity_polls_per_s": round(saturated[-1].achieved_rate, 2) if saturated else None,
-        "runs": [
-            {
-                "sessions": o.sessions,
-                "lag_s": o.lag.as_dict(3),
-                "polls_in_window": o.polls,
-                "needed_polls_per_s": round(o.needed_rate, 2),
-                "achieved_polls_per_s": round(o.achieved_rate, 2),
-                "never_polled": o.never_polled,
-                "store_max_overdue_s": None
-                if math.isnan(o.store_lag_max)
-                else round(o.store_lag_max, 3),
-                "seed_s": round(o.seed_s, 2),
-                "passed": o.passed,
-            }
-            for o in outcomes
-        ],
+        "sessions": o.sessions,
+        "changes": o.changes,
+        "unseen": o.unseen,
+        "lag_s": o.lag.as_dict(3),
+        "devin_requests_per_hour": per_hour,
+        "fixed_loop_gets_per_hour": round(fixed),
+        "seed_s": round(o.seed_s, 1),
+        "passed": o.passed,
     }
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, action="append", help="N (repeatable)")
+    parser.add_argument("--sessions", type=int, default=TARGET_SESSIONS, help="live sessions")
     parser.add_argument("--interval", type=float, default=10.0, help="poll interval, s")
-    parser.add_argument("--duration", type=float, default=20.0, help="measured window, s")
-    parser.add_argument("--warmup", type=float, help="s before the window (default 1.2 x interval)")
-    parser.add_argument(
-        "--worker-command",
-        metavar="CMD",
-        help="measure this worker command instead of `python -m bot worker` (experiments)",
-    )
+    parser.add_argument("--duration", type=float, default=60.0, help="measured window, s")
+    parser.add_argument("--share", type=float, default=0.01, help="changing per minute (0.01)")
+    parser.add_argument("--warmup", type=float, help="s before the window (default 1.5 x interval)")
     args = parser.parse_args(argv)
     if args.logs:
         keep_logs_in(args.logs)
     if args.quick:
-        cfg = ScaleConfig(
-            sessions=tuple(args.sessions or (20,)), interval=1.0, warmup=2.0, duration=3.0
-        )
+        cfg = ScaleConfig(sessions=50, interval=1.0, warmup=2.0, duration=4.0, change_share=0.5)
     else:
         cfg = ScaleConfig(
-            sessions=tuple(args.sessions or DEFAULT_SWEEP),
+            sessions=args.sessions,
             interval=args.interval,
-            warmup=args.warmup if args.warmup is not None else 1.2 * args.interval,
+            warmup=args.warmup if args.warmup is not None else 1.5 * args.interval,
             duration=args.duration,
-            worker_command=tuple(shlex.split(args.worker_command or "")),
+            change_share=args.share,
         )
     return finish(run(cfg), as_json=args.json)
 

@@ -22,6 +22,7 @@ RUNS = {
     "intake": ["intake.py", "--quick", "--json"],
     "polling_economy": ["polling_economy.py", "--quick", "--json"],
     "scale": ["scale.py", "--quick", "--json"],
+    "feed_economy": ["feed_economy.py", "--quick", "--json"],
     "run_all": ["run_all.py", "--quick", "--only", "polling-economy", "--json"],
 }
 TIMEOUT_S = 100
@@ -108,17 +109,32 @@ def test_polling_economy_counts_gets_and_writes(runs: dict[str, Ran]) -> None:
         assert service["comment_creates"] >= 1 and service["visible_states"] >= 1, name
 
 
-def test_scale_measures_poll_lag_of_every_session(runs: dict[str, Ran]) -> None:
+def test_scale_measures_the_change_lag_of_a_fleet(runs: dict[str, Ran]) -> None:
     ran = runs["scale"]
     figures = ran.result()["figures"]
-    assert "largest N kept up" in ran.stdout
-    run = figures["runs"][0]
-    assert run["sessions"] == 20
-    assert run["polls_in_window"] > 0
-    assert run["never_polled"] < run["sessions"]
-    lag = run["lag_s"]
+    assert "change lag" in ran.stdout
+    assert figures["sessions"] == 50
+    assert figures["changes"] > 0
+    lag = figures["lag_s"]
+    assert lag["count"] + figures["unseen"] == figures["changes"]
     assert lag["count"] > 0 and 0 <= lag["p50"] <= lag["p99"] <= lag["max"]
-    assert figures["largest_passing"] in (0, 20)
+    # The feed lists once per interval; the fleet is not read session by session.
+    per_hour = figures["devin_requests_per_hour"]
+    assert per_hour["list"] > 0
+    assert per_hour.get("get", 0) < figures["fixed_loop_gets_per_hour"] / 10
+
+
+def test_feed_economy_compares_the_feed_with_per_session_polling(runs: dict[str, Ran]) -> None:
+    ran = runs["feed_economy"]
+    figures = ran.result()["figures"]
+    assert "change feed" in ran.stdout and "per-session polling" in ran.stdout
+    idle, busy = figures["idle"], figures["busy"]
+    # Idle: the feed's list calls only, far below one GET per session and interval.
+    assert idle["feed_requests_by_kind_per_hour"].get("get", 0) == 0
+    assert 0 < idle["feed_requests_per_hour"] < idle["per_session_requests_per_hour"]
+    assert busy["feed_requests_per_hour"] > idle["feed_requests_per_hour"]
+    delays = busy["delays"]["feed"]
+    assert delays["count"] > 0 and 0 <= delays["p50"] <= delays["max"]
 
 
 def test_run_all_prints_a_summary_table(runs: dict[str, Ran]) -> None:

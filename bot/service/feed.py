@@ -173,7 +173,7 @@ class FeedRunner:
         self.owner = owner
         self.lease_s = lease_s
         self.leadership = Leadership(store, FEED_LEADER, owner, lease_s)
-        self.status = FeedStatus(store, feed.tag, feed.interval)
+        self.status = FeedStatus(store, feed.tag, feed.interval, feed.clock)
         self._reading: Future[object] | None = None
 
     def run_once(self) -> int:
@@ -194,7 +194,7 @@ class FeedRunner:
         the finished read found. Returns the units started."""
         if self.status.lapsed():
             pulled = self.store.poll_live_by(self.feed.clock() + self.feed.interval)
-            log.warning("the change feed stopped working: %d sessions polled on their own", pulled)
+            log.warning("the change feed is down: %d sessions are polled on their own", pulled)
         reading = self._reading
         if reading is not None:
             if not reading.done():

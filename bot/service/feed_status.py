@@ -18,6 +18,9 @@ log = logging.getLogger("devin_bridge.feed")
 
 STALE_INTERVALS = 3.0  # no completed read for this many intervals: the feed counts as down
 STATUS_CACHE_S = 1.0
+# No completed read for this many intervals (5 minutes at 10 s): the feed is down, not
+# restarting, and the sessions' own schedules take over at once.
+LAPSE_INTERVALS = 30.0
 # The individual safety reads of all live sessions together stay within this many GETs an
 # hour: with the feed's one list call per interval (360 an hour at 10 s) an idle fleet of
 # any size costs about 400 requests an hour. A small fleet is still read every
@@ -57,9 +60,10 @@ class FeedStatus:
         self.interval = interval
         self.clock = clock
         self._cached: tuple[bool, float] = (False, float("-inf"))
-        # A new process assumes the feed was working: if it is not, the first check brings
-        # every session forward once (its reader may have died with the last process).
-        self._was_active = True
+        self._ok_at: float | None = None
+        # A new process assumes the feed was working: if it has long been down, the first
+        # check brings every session forward once.
+        self._was_up = True
         self._fleet: tuple[int, float] = (0, float("-inf"))
 
     def safety_delay(self, minimum: float) -> float:
@@ -77,12 +81,18 @@ class FeedStatus:
         return max(minimum, spread) * random.uniform(0.9, 1.1)
 
     def lapsed(self) -> bool:
-        """True once each time the feed goes from working to not working (its reader
-        died, or the API fails): the caller then brings the sessions' own polls forward,
-        which the feed had pushed out to the safety interval."""
-        active = self.active()
-        lapsed = self._was_active and not active
-        self._was_active = active
+        """True once each time the feed has not completed a read for LAPSE_INTERVALS: the
+        caller then brings the sessions' own polls forward, which the feed had pushed out.
+
+        A shorter gap needs nothing: whoever reads the feed next starts from the stored
+        cursor, so the changes made meanwhile are found then (a worker restart must not
+        cost one GET per session of a large fleet).
+        """
+        self.active()
+        now = self.clock()
+        up = self._ok_at is not None and now - self._ok_at <= LAPSE_INTERVALS * self.interval
+        lapsed = self._was_up and not up
+        self._was_up = up
         return lapsed
 
     def active(self) -> bool:
@@ -96,6 +106,7 @@ class FeedStatus:
         except Exception:  # the store hiccuped: poll per session, the safe choice
             log.debug("could not read the feed status", exc_info=True)
             ok_at, fallback = None, 0.0
+        self._ok_at = ok_at
         value = (
             ok_at is not None
             and now - ok_at <= STALE_INTERVALS * self.interval + 1.0

@@ -1,0 +1,292 @@
+"""Change-feed economy: Devin requests per hour for a fleet of live sessions, and the delay
+from a change to its comment edit at several session ages, on a simulated clock.
+
+The service's own parts run against the Devin emulator and the GitHub fake over real
+loopback HTTP: the store (SQLite in a temp dir), the change feed (`ChangeFeed` +
+`FeedRunner`), the poller and its schedule (`Poller`, `FeedStatus`). Only the clock is
+simulated (one-second steps), so an hour of a 1,000-session fleet takes a minute or so.
+
+Compared in the same run:
+- the change feed (the default),
+- per-session polling (`DEVIN_BRIDGE_CHANGE_FEED=off`: each session on its own adaptive
+  schedule; measured on a tenth of the fleet and scaled, since its cost is per session),
+- the fixed 10-second loop of the docs (one GET per session and interval; computed).
+
+Two fleets: idle (nothing changes after the start) and busy (10 % of the sessions change
+visibly each minute). A change is an ACU figure the comment shows; its delay runs from
+the change at the emulator until the comment shows the new figure.
+
+Targets: an idle fleet of 1,000 costs <= 400 Devin requests an hour in all; every change
+reaches its comment within 2 x the interval, at any session age.
+
+    python benchmarks/feed_economy.py [--sessions 1000] [--minutes 62] [--json]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import random
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.common import Report, Spread, base_parser, finish, logging_quiet, secs
+
+INTERVAL = 10.0
+IDLE_TARGET = 400.0
+AGES_MIN = (1, 15, 60)  # report the change delay of sessions about this old
+AGE_WINDOW_MIN = 3.0
+FIXED_LOOP_PER_SESSION_HOUR = 3600.0 / INTERVAL
+
+
+class SimClock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Sim:
+    mode: str  # "feed" | "per-session"
+    sessions: int
+    minutes: float
+    change_share: float  # of the fleet, per minute
+    requests: Counter[str] = field(default_factory=Counter)
+    delays: list[tuple[float, float]] = field(default_factory=list)  # (age s, delay s)
+    unseen: int = 0  # changes whose comment never showed them
+
+    def per_hour(self, scale: float = 1.0) -> float:
+        return sum(self.requests.values()) * scale * 60.0 / self.minutes
+
+    def delays_at(self, age_min: float) -> Spread:
+        low, high = (age_min - AGE_WINDOW_MIN / 2) * 60, (age_min + AGE_WINDOW_MIN / 2) * 60
+        return Spread.of([d for age, d in self.delays if low <= age < high])
+
+
+def _route(route: str) -> str:
+    if route.endswith("/sessions"):
+        return "list"
+    if route.endswith("/messages"):
+        return "messages"
+    if route.endswith("/attachments"):
+        return "attachments"
+    if route.endswith("/sessions/<devin_id>"):
+        return "get"
+    return "other"
+
+
+def simulate(mode: str, sessions: int, minutes: float, change_share: float, seed: int) -> Sim:
+    from bot.core.comment_markers import marker
+    from bot.emulator import NewSession
+    from bot.emulator.config import EmulatorConfig
+    from bot.engine.tracker import TrackState
+    from bot.service.codec import dump
+    from bot.service.deps import DepsFactory
+    from bot.service.feed import ChangeFeed, FeedRunner, deployment_tag
+    from bot.service.feed_status import FeedStatus
+    from bot.service.poller import Poller
+    from bot.service.settings import Settings
+    from bot.store.facade import NewJob, SessionRecord, Store
+    from tests.support.stack import running_stack
+
+    sim = Sim(mode, sessions, minutes, change_share)
+    rng = random.Random(seed)
+    start = 1_800_000_000.0
+    clock = SimClock(start)
+    tag = deployment_tag("bench")
+    config = EmulatorConfig(clock=clock, request_log_limit=10)
+    with tempfile.TemporaryDirectory() as tmp, running_stack(config) as stack:
+        stack.use_scenario("long")
+        store = Store(f"sqlite:///{tmp}/bench.db", clock=clock)
+        store.migrate()
+        settings = Settings(
+            devin_api_key=stack.devin_key,
+            devin_org_id=stack.org_id,
+            devin_api_url=stack.devin_url,
+            github_token=stack.github_token,
+            github_api_url=stack.github_url,
+            github_webhook_secret="bench",
+            database_url=store.url,
+            poll_interval=INTERVAL,
+            bot_login=stack.bot_login,
+            github_write_spacing=0.0,
+            deployment="bench",
+        )
+        factory = DepsFactory(settings)
+        comments: dict[str, int] = {}
+        records = []
+        for i in range(1, sessions + 1):
+            thread = f"{stack.repo}#{i}"
+            stack.github.add_issue(stack.repo, i, title=f"Issue {i}")
+            created = stack.emulator.create_session(
+                NewSession(
+                    prompt=f"Issue {i}",
+                    tags=("devin-bridge", f"repo:{stack.repo}", f"thread:{thread}", tag),
+                    repos=(stack.repo,),
+                    scenario="long",
+                )
+            )
+            sid = str(created["session_id"])
+            stack.emulator.advance(sid, steps=1)  # running/working from the start
+            body = f"{marker(sid)}\nDevin is starting…"
+            comments[sid] = stack.github.add_comment(stack.repo, i, body, user=stack.bot_login).id
+            track = TrackState(sid, stack.repo, i, comments[sid], "octocat", None, start)
+            record = SessionRecord(
+                sid, thread, stack.repo, i, None, comments[sid], dump(track), "new", None,
+                "queued", start + rng.uniform(0, INTERVAL),
+            )  # fmt: skip
+            records.append((NewJob(f"bench:{sid}", "trigger", thread, "{}"), record))
+        by_key = {job.dedupe_key: rec for job, rec in records}
+        for job, _ in records:
+            store.enqueue_job(job)
+        while claims := store.claim_jobs("seed", 600.0, 500):
+            for claim in claims:
+                store.finish_job(claim, result="created", session=by_key[claim.dedupe_key])
+        status = FeedStatus(store, tag, INTERVAL, clock) if mode == "feed" else None
+        poller = Poller(
+            store,
+            factory,
+            owner="bench",
+            lease_s=60.0,
+            poll_interval=INTERVAL,
+            clock=clock,
+            feed=status,
+        )
+        runner = None
+        if mode == "feed":
+            feed = ChangeFeed(store, factory, tag=tag, interval=INTERVAL, clock=clock)
+            runner = FeedRunner(feed, poller, store, owner="bench", lease_s=60.0)
+        ids = list(comments)
+        pending: dict[str, tuple[float, str]] = {}
+        changes = 0
+        warm = 30.0  # the first reads hand out every session once: not counted
+        stack.emulator.log.reset()
+        counted_from = None
+        while clock.now - start < (minutes * 60.0 + warm):
+            elapsed = clock.now - start
+            if elapsed >= warm and counted_from is None:
+                counted_from = _counts(stack)
+            if elapsed >= warm and change_share > 0:
+                for sid in rng.sample(ids, _changes_this_second(rng, len(ids), change_share)):
+                    changes += 1
+                    acus = 10.0 + changes
+                    stack.emulator.patch_session(sid, {"acus_consumed": acus})
+                    pending[sid] = (clock.now, f"{acus:.1f}")
+            if runner is not None and runner.feed.due():
+                runner.run_once()
+            while poller.run_due(200):
+                pass
+            for sid, (changed_at, shown) in list(pending.items()):
+                history = stack.github.comment_history(comments[sid])
+                if history and shown in history[-1]:
+                    sim.delays.append((changed_at - start, clock.now - changed_at))
+                    del pending[sid]
+            clock.now += 1.0
+        sim.unseen = len(pending)
+        end = _counts(stack)
+        base = counted_from or Counter()
+        sim.requests = Counter({k: end[k] - base.get(k, 0) for k in end})
+        store.dispose()
+    return sim
+
+
+def _changes_this_second(rng: random.Random, fleet: int, share_per_min: float) -> int:
+    expected = fleet * share_per_min / 60.0
+    whole = int(expected)
+    return min(fleet, whole + (1 if rng.random() < expected - whole else 0))
+
+
+def _counts(stack: Any) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for route, n in stack.emulator.log.stats()["by_route"].items():
+        counts[_route(route.split(" ", 1)[-1])] += n
+    return counts
+
+
+def run(sessions: int = 1000, minutes: float = 62.0, quick: bool = False) -> Report:
+    logging_quiet()
+    report = Report(f"change feed economy ({sessions} live sessions, simulated clock)")
+    sample = max(10, sessions // 10)
+    scale = sessions / sample
+    figures: dict[str, Any] = {"sessions": sessions, "minutes": minutes, "interval_s": INTERVAL}
+    fixed = sessions * FIXED_LOOP_PER_SESSION_HOUR
+    for fleet, share in (("idle", 0.0), ("busy", 0.10)):
+        feed = simulate("feed", sessions, minutes, share, seed=1)
+        old = simulate("per-session", sample, minutes, share, seed=1)
+        feed_rate, old_rate = feed.per_hour(), old.per_hour(scale)
+        detail = ", ".join(f"{k} {v * 60 / minutes:.0f}" for k, v in sorted(feed.requests.items()))
+        report.add(
+            f"{fleet}: change feed",
+            f"{feed_rate:.0f} Devin requests/h ({detail})",
+        )
+        report.add(
+            f"{fleet}: per-session polling",
+            f"{old_rate:.0f} Devin requests/h (measured on {sample} sessions x {scale:g})",
+        )
+        report.add(f"{fleet}: fixed 10 s loop", f"{fixed:.0f} session GETs/h (computed)")
+        entry: dict[str, Any] = {
+            "feed_requests_per_hour": round(feed_rate),
+            "feed_requests_by_kind_per_hour": {
+                k: round(v * 60 / minutes) for k, v in feed.requests.items()
+            },
+            "per_session_requests_per_hour": round(old_rate),
+            "fixed_loop_gets_per_hour": round(fixed),
+        }
+        if share > 0:
+            all_feed = Spread.of([d for _, d in feed.delays])
+            report.add(
+                f"{fleet}: change -> comment, feed",
+                f"p50 {secs(all_feed.p50)} p99 {secs(all_feed.p99)} max {secs(all_feed.max)} "
+                f"over {all_feed.count} changes; never shown {feed.unseen}",
+            )
+            by_age: dict[str, Any] = {}
+            for age in AGES_MIN:
+                f_age, o_age = feed.delays_at(age), old.delays_at(age)
+                report.add(
+                    f"{fleet}: at age ~{age} min",
+                    f"feed max {secs(f_age.max)} (p50 {secs(f_age.p50)}); per-session max "
+                    f"{secs(o_age.max)} (p50 {secs(o_age.p50)}); fixed loop max "
+                    f"{secs(INTERVAL)}",
+                )
+                by_age[f"{age}min"] = {"feed": f_age.as_dict(), "per_session": o_age.as_dict()}
+            entry["delays"] = {"feed": all_feed.as_dict(), "by_age": by_age}
+            entry["unseen_changes"] = feed.unseen
+            worst = all_feed.max
+            report.check(
+                "change delay (feed)",
+                secs(worst),
+                f"< {2 * INTERVAL:g} s at any age",
+                worst < 2 * INTERVAL and feed.unseen == 0 if not quick else None,
+            )
+        else:
+            report.check(
+                "idle fleet, Devin requests/h",
+                f"{feed_rate:.0f}",
+                f"<= {IDLE_TARGET:.0f} for 1,000 sessions",
+                feed_rate <= IDLE_TARGET if sessions >= 1000 else None,
+            )
+        figures[fleet] = entry
+    report.figures = figures
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1000, help="live sessions (1000)")
+    parser.add_argument("--minutes", type=float, default=62.0, help="simulated minutes (62)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        return finish(run(sessions=20, minutes=3.0, quick=True), as_json=args.json)
+    return finish(run(sessions=args.sessions, minutes=args.minutes), as_json=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -257,3 +257,23 @@ class _NoPool:
 
     def submit(self, *args: object) -> Any:
         raise AssertionError("nothing should be submitted")
+
+
+def test_live_sessions_without_the_tag_are_adopted_on_the_first_read(
+    quiet: Stack, tmp_path: Path
+) -> None:
+    """Sessions created before this deployment tagged its sessions are tagged once, so
+    the feed sees them from then on."""
+    rt = _runtime(quiet, tmp_path, name="adopt")
+    session_id = _start(rt, quiet, 81)
+    untagged = [t for t in quiet.emulator.tags(session_id)["tags"] if t != "bridge:adopt"]
+    quiet.emulator.set_tags(session_id, untagged, append=False)
+    runner = _runner(rt)
+    _read(runner)
+    assert "bridge:adopt" in quiet.emulator.tags(session_id)["tags"]
+    posts = quiet.devin_requests("POST", rf"/sessions/(devin-)?{session_id}/tags$")
+    assert [p["json"] for p in posts] == [{"tags": ["bridge:adopt"]}]
+    quiet.emulator.get_session(session_id)  # past the scenario's only step
+    quiet.emulator.patch_session(session_id, {"status_detail": "finished"})
+    _read(runner)
+    assert "finished" in _comment(quiet, 81).lower()

@@ -1,8 +1,9 @@
 """`devin-bridge serve`, `worker` and `refresh` (registered lazily by bot/cli/console.py).
 
-`serve` runs gunicorn programmatically: threaded workers, each starting its in-process
-worker after fork (never at import, never in the master), where one of them at a time
-wins the leader lease and does the background work. Each command refuses to start, with
+`serve` supervises two forked children: gunicorn (threaded web workers that only take
+deliveries in) and one background process running the worker loop (with REDIS_URL the
+RQ dispatcher); it restarts the background process when it dies and stops both on
+SIGTERM/SIGINT (bot/service/supervisor.py). Each command refuses to start, with
 exit code 2, when a required variable is missing, and names it.
 """
 
@@ -12,12 +13,13 @@ import argparse
 import logging
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from bot.cli.output import EXIT_ERROR, EXIT_USAGE, err
-from bot.service.gunicorn_app import GunicornApp, create_app_from, gunicorn_options
+from bot.service.gunicorn_app import GunicornApp, create_app_from, gunicorn_options, web_only
 from bot.service.settings import Settings, SettingsError
 
 log = logging.getLogger("devin_bridge.service")
@@ -41,20 +43,36 @@ def serve(args: argparse.Namespace) -> int:
     # Import the code (not the app) before forking, so a worker boots, or is replaced
     # after a crash, in a fraction of the time. No thread or connection exists yet.
     import bot.service.app  # noqa: F401
+    from bot.service.background import run_background
+    from bot.service.supervisor import Supervisor
+    from bot.service.wake import WakeQueue
 
     host = getattr(args, "host", "0.0.0.0")
     port = int(getattr(args, "port", 8000))
     workers = max(1, int(getattr(args, "workers", 2) or 2))
-    options = gunicorn_options(host, port, workers)
-    log.info(
-        "devin-bridge serve on %s:%d with %d workers (%s background work)",
-        host,
-        port,
-        workers,
-        "RQ" if settings.redis_url else "in-process",
-    )
-    GunicornApp(lambda: create_app_from(settings), options).run()
-    return 0
+    options = web_only(gunicorn_options(host, port, workers))
+    with tempfile.TemporaryDirectory(prefix="devin-bridge-") as private:
+        wake_path = None if settings.redis_url else os.path.join(private, "wake")
+        queue = WakeQueue(wake_path) if wake_path else None
+        log.info(
+            "devin-bridge serve on %s:%d with %d web workers and a background process (%s)",
+            host,
+            port,
+            workers,
+            "RQ dispatcher" if settings.redis_url else "jobs and polls",
+        )
+        supervisor = Supervisor(grace_s=float(options["graceful_timeout"]) + 5.0)
+        supervisor.add(
+            "gunicorn",
+            lambda: GunicornApp(lambda: create_app_from(settings, queue=queue), options).run(),
+            restart=False,
+        )
+        supervisor.add(
+            "background",
+            lambda: run_background(settings, wake_path, os.getppid()),
+            restart=True,
+        )
+        return supervisor.run()
 
 
 def worker(args: argparse.Namespace) -> int:

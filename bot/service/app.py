@@ -12,6 +12,7 @@ next to it. (`background=True` starts it at once: only without --preload.)
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -161,38 +162,26 @@ def _accept(runtime: Runtime, delivery: intake.Delivery) -> Response:
         runtime.metrics.delivery("ping", "pong")
         return _answer(200, "pong", "ping received", delivery.delivery_id)
     found = events.classify(delivery.event, delivery.payload, bot_login=runtime.bot_login())
-    closed = thread_state_change(delivery.event, delivery.payload)
-    if isinstance(found, events.Trigger):
-        job = NewJob(
-            dedupe_key=found.dedupe_key,
-            kind="trigger",
-            thread_key=trigger_job_thread(found),
-            payload=dump(found),
-        )
-        accepted = runtime.store.accept_delivery(
-            hook_id=delivery.hook_id,
-            delivery_id=delivery.delivery_id,
-            event=delivery.event,
-            action=delivery.action,
-            outcome="accepted",
-            job=job,
-            thread_closed=closed,
-            dispatch_ttl=runtime.queue.dispatch_ttl,
-        )
-        reason = "" if accepted.outcome == "queued" else "this trigger was accepted before"
-    else:
-        accepted = runtime.store.accept_delivery(
-            hook_id=delivery.hook_id,
-            delivery_id=delivery.delivery_id,
-            event=delivery.event,
-            action=delivery.action,
-            outcome="ignored",
-            reason=found.reason,
-            thread_closed=closed,
-        )
-        reason = found.reason
-    outcome = accepted.outcome if accepted.outcome != "recorded" else "ignored"
-    runtime.metrics.delivery(delivery.event, outcome)
+    change = thread_state_change(delivery.event, delivery.payload)
+    if isinstance(found, events.Ignored):
+        return _ignore(runtime, delivery, found, change)
+    job = NewJob(
+        dedupe_key=found.dedupe_key,
+        kind="trigger",
+        thread_key=trigger_job_thread(found),
+        payload=dump(found),
+    )
+    accepted = runtime.store.accept_delivery(
+        hook_id=delivery.hook_id,
+        delivery_id=delivery.delivery_id,
+        event=delivery.event,
+        action=delivery.action,
+        outcome="accepted",
+        job=job,
+        thread_closed=change or _closed_subject(delivery, found),
+        dispatch_ttl=runtime.queue.dispatch_ttl,
+    )
+    runtime.metrics.delivery(delivery.event, accepted.outcome)
     if accepted.outcome == "queued" and accepted.job_id is not None:
         try:
             runtime.queue.notify(accepted.job_id)
@@ -204,20 +193,73 @@ def _accept(runtime: Runtime, delivery: intake.Delivery) -> Response:
                 accepted.job_id,
             )
     log.info(
-        "delivery %s %s.%s: %s%s (%.1f ms)",
-        delivery.delivery_id,
-        delivery.event,
-        delivery.action or "-",
-        outcome,
-        f" job {accepted.job_id}" if accepted.job_id else "",
-        (time.monotonic() - started) * 1000,
+        "%s",
+        fields(
+            delivery=delivery.delivery_id,
+            event=f"{delivery.event}.{delivery.action or '-'}",
+            repo=found.repo,
+            thread=found.thread or "-",
+            job=accepted.job_id or "-",
+            outcome=accepted.outcome,
+            ms=f"{(time.monotonic() - started) * 1000:.1f}",
+        ),
     )
     runtime.metrics.maybe_flush(runtime.store)
     if accepted.outcome == "queued":
         return _answer(202, "accepted", "the work is queued", delivery.delivery_id, accepted.job_id)
     if accepted.outcome == "seen":
         return _answer(200, "duplicate", "this delivery was received before", delivery.delivery_id)
-    return _answer(200, outcome, reason, delivery.delivery_id)
+    return _answer(200, accepted.outcome, "this trigger was accepted before", delivery.delivery_id)
+
+
+def _ignore(
+    runtime: Runtime,
+    delivery: intake.Delivery,
+    found: events.Ignored,
+    change: tuple[str, bool] | None,
+) -> Response:
+    """An event that is no work: answered without recording it (a redelivery of it is
+    just as harmless). Only a close or reopen the store knows about is written."""
+    changed = change is not None and runtime.store.change_thread_state(*change)
+    runtime.metrics.delivery(delivery.event, "ignored")
+    if log.isEnabledFor(logging.DEBUG) or changed:
+        log.log(
+            logging.INFO if changed else logging.DEBUG,
+            "%s",
+            fields(
+                delivery=delivery.delivery_id,
+                event=f"{delivery.event}.{delivery.action or '-'}",
+                outcome="ignored",
+                thread=change[0] if change else "-",
+                closed=("yes" if change[1] else "no") if change and changed else "-",
+                reason=found.reason,
+            ),
+        )
+    runtime.metrics.maybe_flush(runtime.store)
+    return _answer(200, "ignored", found.reason, delivery.delivery_id)
+
+
+def fields(**values: object) -> str:
+    """key=value pairs for one log line; a value with blanks, quotes or `=` is quoted."""
+    parts = []
+    for key, value in values.items():
+        text = str(value)
+        if not text or any(c.isspace() or c in '"=\\' for c in text):
+            text = json.dumps(text, ensure_ascii=True)
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+def _closed_subject(delivery: intake.Delivery, found: events.Trigger) -> tuple[str, bool] | None:
+    """A trigger on a closed issue or pull request: its thread is closed (the poller stops
+    at the session's next settled state), also when the close event never reached us."""
+    if found.thread is None:
+        return None
+    for key in ("issue", "pull_request"):
+        item = delivery.payload.get(key)
+        if isinstance(item, Mapping) and item.get("state") == "closed":
+            return found.thread, True
+    return None
 
 
 def thread_state_change(event: str, payload: Mapping[str, Any]) -> tuple[str, bool] | None:

@@ -1,7 +1,9 @@
 """gunicorn for the webhook service: worker settings, hooks and a programmatic runner.
 
-Each gunicorn worker starts its background work after fork (never at import, never in
-the master); `devin-bridge serve` and `-c python:bot.gunicorn_conf` share these settings.
+`devin-bridge serve` and `-c python:bot.gunicorn_conf` share these settings. Under
+`serve` the web workers do intake only (see `web_only`); the config module keeps the
+hooks that start the in-process worker in each gunicorn worker after fork (never at
+import, never in the master), for a plain gunicorn without a separate worker process.
 """
 
 from __future__ import annotations
@@ -43,10 +45,16 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
     }
 
 
-def create_app_from(settings: Settings) -> Any:
+def web_only(options: dict[str, Any]) -> dict[str, Any]:
+    """The options without the hooks that start background work in each web worker
+    (`serve` runs it in a process of its own)."""
+    return {k: v for k, v in options.items() if k not in ("post_worker_init", "worker_exit")}
+
+
+def create_app_from(settings: Settings, queue: Any = None) -> Any:
     from bot.service.app import create_app
 
-    return create_app(settings)
+    return create_app(settings, queue=queue)
 
 
 def post_worker_init_hook(worker: Any) -> None:

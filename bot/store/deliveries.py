@@ -1,4 +1,5 @@
-"""Intake: one transaction records a delivery and its job (de-duplicated by hook and GUID)."""
+"""Intake: one transaction records a trigger's delivery and its job (de-duplicated by hook
+and GUID); a close or reopen is written only when it changes a thread the store knows."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 
 import sqlalchemy as sa
 
+from bot.store.base import UNFINISHED
 from bot.store.jobs import JobsMixin
 from bot.store.records import (
     Accepted,
@@ -13,6 +15,8 @@ from bot.store.records import (
 )
 from bot.store.schema import (
     deliveries,
+    jobs,
+    threads,
 )
 
 
@@ -69,6 +73,29 @@ class DeliveriesMixin(JobsMixin):
             )
             return Accepted(result, job_id)
 
+    def change_thread_state(self, thread_key: str, closed: bool) -> bool:
+        """An issue or pull request was closed (or merged) or reopened: True when that
+        changed what the store knows (a redelivery, or a thread it never saw, changes
+        nothing). A thread with a trigger job still waiting is remembered as closed, so
+        the session that job starts is not followed past its settling."""
+        now = self._clock()
+        with self._tx() as conn:
+            flipped = conn.execute(
+                _thread_state_stmt(), {"t_key": thread_key[:400], "t_closed": closed, "t_now": now}
+            ).first()
+            if flipped is not None:
+                if not closed:
+                    self._set_thread(conn, thread_key, now, closed=False)  # resumes polling
+                return True
+            if (
+                not closed
+                or conn.execute(_waiting_job_stmt(), {"t_key": thread_key}).first() is None
+            ):
+                return False
+            return self._insert_ignore(
+                conn, threads, {"thread_key": thread_key[:400], "closed": True, "updated_at": now}
+            )
+
 
 @functools.cache
 def _delivery_outcome_stmt() -> sa.Update:
@@ -79,4 +106,26 @@ def _delivery_outcome_stmt() -> sa.Update:
             deliveries.c.delivery_id == sa.bindparam("d_id"),
         )
         .values(outcome=sa.bindparam("d_outcome"), job_id=sa.bindparam("d_job"))
+    )
+
+
+@functools.cache
+def _thread_state_stmt() -> sa.UpdateBase:
+    return (
+        sa.update(threads)
+        .where(
+            threads.c.thread_key == sa.bindparam("t_key"),
+            threads.c.closed != sa.bindparam("t_closed", type_=sa.Boolean),
+        )
+        .values(closed=sa.bindparam("t_closed", type_=sa.Boolean), updated_at=sa.bindparam("t_now"))
+        .returning(threads.c.thread_key)
+    )
+
+
+@functools.cache
+def _waiting_job_stmt() -> sa.Select[tuple[int]]:
+    return (
+        sa.select(jobs.c.id)
+        .where(jobs.c.thread_key == sa.bindparam("t_key"), jobs.c.state.in_(UNFINISHED))
+        .limit(1)
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,16 @@ from sqlalchemy.pool import StaticPool
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CHECKPOINT_EVERY = 500  # transactions of one process between side-thread checkpoints
 WAL_AUTOCHECKPOINT_PAGES = 10_000  # SQLite's in-commit checkpoint: a backstop (~40 MB)
+
+# Postgres: a pooled connection is replaced after this age (below the idle timeouts of the
+# usual proxies and load balancers), and TCP keepalives notice a peer gone silently.
+POOL_RECYCLE_S = 300
+TCP_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 log = logging.getLogger("devin_bridge.store")
 
@@ -192,20 +203,45 @@ def make_engine(url: str) -> sa.Engine:
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
         try:
-            return sa.create_engine(
+            engine = sa.create_engine(
                 parsed,
-                pool_pre_ping=True,
                 pool_size=5,
                 max_overflow=10,
                 pool_timeout=10,
-                connect_args={"connect_timeout": 5},
+                pool_recycle=POOL_RECYCLE_S,
+                connect_args={"connect_timeout": 5, **TCP_KEEPALIVES},
             )
         except ImportError:
             raise StoreError(
                 "DATABASE_URL points at Postgres but psycopg is not installed; "
                 "install devin-bridge[scale]"
             ) from None
+        sa.event.listen(engine, "checkout", _closed_by_server)
+        return engine
     raise StoreError(f"DATABASE_URL backend {backend!r} is not supported; use sqlite or postgresql")
+
+
+def _closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled Postgres connection the server has closed is replaced at checkout.
+
+    Instead of pool_pre_ping's `SELECT 1` (a round trip per checkout), look at the socket:
+    an idle connection has nothing to read, while one the server ended (restart,
+    pg_terminate_backend, idle timeout) has its goodbye or EOF waiting. That costs one
+    poll(2) with a zero timeout. SQLAlchemy answers DisconnectionError by discarding the
+    connection and checking out another. A peer that vanished silently is caught by the
+    TCP keepalives (its socket then reports an error) and pool_recycle bounds the age.
+    """
+    if getattr(dbapi_conn, "closed", False) or getattr(dbapi_conn, "broken", False):
+        raise sa.exc.DisconnectionError("the connection is closed")
+    try:
+        fd = dbapi_conn.fileno()
+        waiting = select.poll()
+        waiting.register(fd, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+        events = waiting.poll(0)
+    except (OSError, ValueError, AttributeError):
+        raise sa.exc.DisconnectionError("the connection has no usable socket") from None
+    if events:
+        raise sa.exc.DisconnectionError("the server closed the connection")
 
 
 def _sqlite_engine(parsed: sa.URL) -> sa.Engine:

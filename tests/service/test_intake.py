@@ -4,6 +4,7 @@ Flask app answers for good and bad deliveries (in-process; no GitHub or Devin ca
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -272,11 +273,122 @@ def test_payloads_of_the_wrong_shape_never_crash(app: Flask, client: FlaskClient
             assert answer.status_code == 200, (event, payload, answer.json)
 
 
-def test_closing_an_issue_is_remembered_for_the_poller(app: Flask, client: FlaskClient) -> None:
+def _deliveries(app: Flask) -> dict[str, int]:
+    return dict(runtime_of(app).store.counts()["deliveries"])
+
+
+def _closed(app: Flask, thread: str) -> bool | None:
+    row = runtime_of(app).store.thread(thread)
+    return None if row is None else bool(row["closed"])
+
+
+def test_ignored_events_are_answered_without_a_write(app: Flask, client: FlaskClient) -> None:
+    plain = load_payload("issue_comment.created")
+    plain["comment"]["body"] = "Looks good to me"
+    db = Path(runtime_of(app).store.engine.url.database or "")
+    runtime_of(app).store.dispose()
+    before = {p.name: p.stat().st_mtime_ns for p in db.parent.iterdir()}
+    for delivery in ("d-1", "d-1", "d-2"):  # a redelivery is just as harmless
+        answer = _post(client, "issue_comment", plain, delivery=delivery)
+        assert (answer.status_code, answer.json["status"]) == (200, "ignored")
+    opened = load_payload("issues.opened")
+    assert _post(client, "issues", opened, delivery="d-3").json["status"] == "ignored"
+    after = {p.name: p.stat().st_mtime_ns for p in db.parent.iterdir()}
+    assert after == before  # nothing written: not the database, not its WAL
+    assert _deliveries(app) == {} and _jobs(app) == {}
+    text = client.get("/metrics").get_data(as_text=True)  # still counted, in memory
+    assert (
+        'devin_bridge_webhook_deliveries_total{event="issue_comment",outcome="ignored"} 3' in text
+    )
+
+
+def test_a_trigger_is_recorded_and_its_redeliveries_are_not(
+    app: Flask, client: FlaskClient
+) -> None:
+    payload = load_payload("issue_comment.created")
+    payload["comment"]["body"] = "/devin go"
+    assert _post(client, "issue_comment", payload, delivery="t-1").status_code == 202
+    assert _post(client, "issue_comment", payload, delivery="t-1").json["status"] == "duplicate"
+    assert _post(client, "issue_comment", payload, delivery="t-2").json["status"] == "duplicate"
+    assert _deliveries(app) == {"queued": 1, "duplicate": 1}
+    assert _jobs(app) == {"queued": 1}
+
+
+def test_closing_a_thread_the_store_never_saw_writes_nothing(
+    app: Flask, client: FlaskClient
+) -> None:
     payload = {"action": "closed", "issue": {"number": 12}, "repository": {"full_name": "o/r"}}
     assert _post(client, "issues", payload, delivery="close-1").status_code == 200
-    thread = runtime_of(app).store.thread("o/r#12")
-    assert thread is not None and thread["closed"]
+    assert _closed(app, "o/r#12") is None
+    assert _deliveries(app) == {}
+
+
+def test_closing_a_thread_with_a_waiting_job_is_remembered(app: Flask, client: FlaskClient) -> None:
+    trigger = load_payload("issue_comment.created")
+    trigger["comment"]["body"] = "/devin go"
+    trigger["issue"]["state"] = "open"
+    assert _post(client, "issue_comment", trigger, delivery="t-1").status_code == 202
+    thread = f"{trigger['repository']['full_name']}#{trigger['issue']['number']}"
+    assert _closed(app, thread) is None  # an open issue: nothing to note yet
+    closed = {
+        "action": "closed",
+        "issue": {"number": trigger["issue"]["number"]},
+        "repository": trigger["repository"],
+    }
+    assert _post(client, "issues", closed, delivery="close-1").status_code == 200
+    assert _closed(app, thread) is True
+
+
+def test_close_and_reopen_of_a_known_thread_take_effect_once(
+    app: Flask, client: FlaskClient
+) -> None:
+    store = runtime_of(app).store
+    store.set_thread_closed("o/r#7", False)
+    payload = {"action": "closed", "issue": {"number": 7}, "repository": {"full_name": "o/r"}}
+    assert _post(client, "issues", payload, delivery="c-1").status_code == 200
+    assert _closed(app, "o/r#7") is True
+    updated = store.thread("o/r#7")
+    # The redelivery changes nothing (not even the row's time).
+    assert _post(client, "issues", payload, delivery="c-1").status_code == 200
+    assert store.thread("o/r#7") == updated
+    reopened = {**payload, "action": "reopened"}
+    assert _post(client, "issues", reopened, delivery="r-1").status_code == 200
+    assert _closed(app, "o/r#7") is False
+    assert _deliveries(app) == {}
+
+
+def test_a_trigger_on_a_closed_issue_closes_its_thread(app: Flask, client: FlaskClient) -> None:
+    trigger = load_payload("issue_comment.created")
+    trigger["comment"]["body"] = "/devin look at this after all"
+    trigger["issue"]["state"] = "closed"
+    assert _post(client, "issue_comment", trigger, delivery="t-1").status_code == 202
+    thread = f"{trigger['repository']['full_name']}#{trigger['issue']['number']}"
+    assert _closed(app, thread) is True
+
+
+def test_one_info_line_per_trigger_and_debug_for_ignored(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="devin_bridge.webhook")
+    trigger = load_payload("issue_comment.created")
+    trigger["comment"]["body"] = "/devin fix it"
+    plain = load_payload("issue_comment.created")
+    plain["comment"]["body"] = "no command here"
+    _post(client, "issue_comment", trigger, delivery="t-1")
+    _post(client, "issue_comment", plain, delivery="p-1")
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    repo = trigger["repository"]["full_name"]
+    number = trigger["issue"]["number"]
+    assert len(info) == 1, info
+    assert info[0].startswith(
+        f"delivery=t-1 event=issue_comment.created repo={repo} thread={repo}#{number} job=1 "
+    )
+    assert (
+        len(debug) == 1 and debug[0].startswith("delivery=p-1 ") and "outcome=ignored" in debug[0]
+    )
+    for line in info + debug:
+        assert SECRET not in line and "fix it" not in line and "no command" not in line
 
 
 def test_healthz_and_metrics(app: Flask, client: FlaskClient) -> None:

@@ -339,12 +339,12 @@ def test_devin_429_and_503_and_github_502_still_end_right(stack: Stack, tmp_path
     emulator = stack.emulator
     # Session creation is rate limited beyond the client's own retries: the job waits.
     emulator.add_fault(method="POST", path=r".*/sessions", status=429, retry_after=0.2, times=3)
-    # Polls: two 429s (the client waits them out), then three 503s (more than the client
-    # retries: the tick is postponed), then normal answers.
-    emulator.add_fault(
-        method="GET", path=r".*/sessions/[^/]+", status=429, retry_after=0.2, times=2
-    )
-    emulator.add_fault(method="GET", path=r".*/sessions/[^/]+", status=503, times=3, skip=1)
+    # Reads (the change feed's list and the session GETs): two 429s (the client waits
+    # them out), then three 503s (more than the client retries: the read or tick is
+    # postponed), then normal answers.
+    reads = r".*/sessions(/[^/]+)?"
+    emulator.add_fault(method="GET", path=reads, status=429, retry_after=0.2, times=2)
+    emulator.add_fault(method="GET", path=reads, status=503, times=3, skip=1)
     stack.github.add_fault("PATCH", r"/issues/comments/\d+", 502, times=1)
     env = service_env(stack, f"sqlite:///{tmp_path / 'state.db'}")
     service = start_serve(env, tmp_path, workers=1)

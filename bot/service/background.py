@@ -1,0 +1,83 @@
+"""The background process of `devin-bridge serve`: the same claim loop as `devin-bridge
+worker` (or, with REDIS_URL, the RQ dispatcher), next to gunicorn instead of inside its
+web workers, so a web worker does nothing but intake."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+from bot.service.leases import owner_id
+from bot.service.runtime import Runtime
+from bot.service.settings import Settings
+from bot.service.wake import WakeListener
+
+log = logging.getLogger("devin_bridge.background")
+
+# Ticks mostly wait on HTTP: the loop runs several of them at once (as `worker` does).
+BACKGROUND_THREADS = 8
+PARENT_CHECK_S = 1.0
+
+
+def run_background(settings: Settings, wake_path: str | None, parent_pid: int) -> int:
+    """Run until SIGTERM/SIGINT or until `parent_pid` (the supervisor) is gone."""
+    stop = threading.Event()
+    runtime = Runtime.build(settings, migrate=False)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: finishing the work in hand, then stopping", signum)
+        stop.set()
+        wake.set()
+
+    if settings.redis_url:
+        from bot.service.rq_queue import Dispatcher, RQQueue
+
+        assert isinstance(runtime.queue, RQQueue)
+        loop: Any = Dispatcher(
+            runtime.store,
+            runtime.queue,
+            runtime.factory,
+            owner=owner_id("serve-dispatch"),
+            lease_s=runtime.lease_s,
+            idle_s=runtime.idle_s,
+            housekeeping=runtime.housekeeping(),
+        )
+        what = "the RQ dispatcher"
+    else:
+        loop = runtime.worker(leader=None, role="serve", concurrency=BACKGROUND_THREADS)
+        what = "the job and poll loop"
+    wake: threading.Event = loop.wake
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    listener = (
+        WakeListener(wake_path, wake).start() if wake_path and not settings.redis_url else None
+    )
+    watchdog = threading.Thread(
+        target=_watch_parent, args=(parent_pid, stop, wake), name="parent-watch", daemon=True
+    )
+    watchdog.start()
+    log.info("devin-bridge background process ready (%s, store %s)", what, runtime.store.url)
+    try:
+        loop.run(stop)
+    finally:
+        if listener is not None:
+            listener.close()
+        try:
+            runtime.metrics.flush(runtime.store)
+        except Exception:  # the store is down: these counters are lost, nothing else
+            log.debug("could not flush the metrics", exc_info=True)
+        runtime.store.dispose()
+    return 0
+
+
+def _watch_parent(parent_pid: int, stop: threading.Event, wake: threading.Event) -> None:
+    """Stop when the supervisor is gone (also after a kill -9 of it): no orphan stays."""
+    while not stop.wait(PARENT_CHECK_S):
+        if os.getppid() != parent_pid:
+            log.warning("the serve process %d is gone: stopping", parent_pid)
+            stop.set()
+            wake.set()
+            return

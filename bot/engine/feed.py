@@ -2,8 +2,8 @@
 
 Instead of one GET per session and interval, the bridge lists the sessions carrying its
 own tag that were updated after a cursor (`GET /sessions?tags=<tag>&updated_after=<t>`),
-and ticks only those, from the list item itself. The cursor is Devin's own largest
-`updated_at` seen (never our clock), read again with an overlap because timestamps have
+and ticks only those, from the list item itself. The cursor is in Devin's clock (the
+caller decides how it moves on), read again with an overlap because timestamps have
 one-second resolution and Devin's servers may disagree by a little.
 
 The API's filter semantics are only partly documented, so every listed item is checked

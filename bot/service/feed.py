@@ -23,9 +23,16 @@ from typing import TYPE_CHECKING
 
 from bot.core.devin_models import Session, bare_session_id
 from bot.devin.errors import DevinError
-from bot.engine.feed import epoch_seconds, read_changes
+from bot.engine.feed import FeedRead, epoch_seconds, read_changes
 from bot.service.deps import DepsFactory
-from bot.service.feed_status import FeedStatus, cursor_key, fallback_key, meta_float, ok_key
+from bot.service.feed_status import (
+    FeedStatus,
+    cursor_key,
+    fallback_key,
+    meta_float,
+    offset_key,
+    ok_key,
+)
 from bot.service.leases import Leadership
 from bot.service.metrics import FEED_CHANGES, FEED_FALLBACKS, FEED_READS, Metrics
 from bot.store.facade import ClaimedSession, Store
@@ -100,14 +107,34 @@ class ChangeFeed:
             return FeedPass(None, found.pages)
         if cursor is None:
             self._adopt({bare_session_id(s.session_id) for s in found.changed})
-        if found.cursor is not None:
-            self.store.set_meta(cursor_key(self.tag), str(found.cursor))
+        if not found.truncated:
+            self.store.set_meta(cursor_key(self.tag), str(self._next_cursor(found, now)))
         self.store.set_meta(ok_key(self.tag), repr(now))
         self._count(FEED_READS, {"result": "ok"})
         changed = tuple(s for s in found.changed if self._is_news(s))
         if changed:
             self._count(FEED_CHANGES, {}, len(changed))
         return FeedPass(changed, found.pages)
+
+    def _next_cursor(self, found: FeedRead, started: float) -> int:
+        """Where the next read starts (before its overlap): past every update seen, and
+        past the moment this read started, in Devin's clock.
+
+        The data alone would leave an idle fleet re-listed forever (everything updated
+        within the overlap of the newest update comes back each time). Devin's clock is
+        estimated from below: no `updated_at` lies in Devin's future, so the largest
+        `updated_at - our clock` seen is at most the real offset, and the start of this
+        read moved by it is at most Devin's time then: a session updated after this read
+        began is listed by the next one. Until an update shows the offset, the clocks are
+        taken as agreeing within the overlap.
+        """
+        now = self.clock()
+        offset = meta_float(self.store.get_meta(offset_key(self.tag))) or 0.0
+        seen = [epoch_seconds(s.updated_at) - now for s in found.changed]
+        if seen and max(seen) > offset:
+            offset = max(seen)
+            self.store.set_meta(offset_key(self.tag), repr(offset))
+        return max(found.cursor or 0, int(started + offset))
 
     def forget(self, session_id: str) -> None:
         """The tick after a feed hand-out failed: hand the session out again next time."""

@@ -33,6 +33,10 @@ def cursor_key(tag: str) -> str:
     return f"feed_cursor:{tag}"
 
 
+def offset_key(tag: str) -> str:
+    return f"feed_clock_offset:{tag}"
+
+
 def ok_key(tag: str) -> str:
     return f"feed_ok_at:{tag}"
 

@@ -180,7 +180,10 @@ def simulate(
             feed = ChangeFeed(store, factory, tag=tag, interval=INTERVAL, clock=clock)
             runner = FeedRunner(feed, poller, store, owner="bench", lease_s=60.0)
         ids = list(comments)
-        planned = {int(age * 60): rng.sample(ids, min(SPARSE_PER_AGE, len(ids))) for age in at_ages}
+        planned: dict[int, list[str]] = {}
+        for age in at_ages:  # spread over an interval: reads and changes do not line up
+            for sid in rng.sample(ids, min(SPARSE_PER_AGE, len(ids))):
+                planned.setdefault(int(age * 60) + rng.randrange(int(INTERVAL)), []).append(sid)
         pending: dict[str, tuple[float, str]] = {}
         changes = 0
         warm = 30.0  # the first reads hand out every session once: not counted

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.github.budget import WriteBudget
 from bot.service.deps import DepsFactory
 from bot.service.leases import lease_seconds, owner_id
 from bot.service.metrics import Metrics
@@ -24,10 +25,24 @@ from bot.service.queue import (
 )
 from bot.service.settings import Settings
 from bot.store.facade import Store
+from bot.store.write_budget import StoreWriteBudget
 
 log = logging.getLogger("devin_bridge.runtime")
 
 BOT_LOGIN_TTL_S = 60.0
+
+
+def shared_budget(settings: Settings, store: Store, queue: JobQueue) -> WriteBudget:
+    """The GitHub write budget every process of this deployment shares: in Redis when
+    REDIS_URL is set (no database write per GitHub write), else in the store."""
+    limits = settings.github_write_limits
+    if settings.redis_url:
+        from bot.service.redis_budget import RedisWriteBudget
+        from bot.service.rq_queue import RQQueue
+
+        if isinstance(queue, RQQueue):
+            return RedisWriteBudget(queue.connection, queue.namespace, limits)
+    return StoreWriteBudget(store, limits)
 
 
 def idle_seconds(poll_interval: float) -> float:
@@ -76,7 +91,10 @@ class Runtime:
             else:
                 queue = LocalQueue()
         factory = factory or DepsFactory(
-            settings, metrics=metrics, bot_login_cache=lambda: store.get_meta(BOT_LOGIN_KEY)
+            settings,
+            metrics=metrics,
+            bot_login_cache=lambda: store.get_meta(BOT_LOGIN_KEY),
+            budget=shared_budget(settings, store, queue),
         )
         return cls(
             settings=settings,

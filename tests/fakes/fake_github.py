@@ -54,6 +54,8 @@ PRIMARY_MESSAGE = (
     "please include the request ID {request_id}."
 )
 _JWT_PATH = re.compile(r"^/app(/.*)?$|^/repos/[^/]+/[^/]+/installation$")
+# GitHub: "content-creating" requests, counted per identity for the secondary limits.
+CONTENT_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def make_rsa_keypair() -> tuple[str, str]:
@@ -220,8 +222,17 @@ class FakeGitHub:
         app_slug: str = "devin-bridge",
         token_lifetime: float = 3600.0,
         rate_limit: int = 5000,
+        secondary_per_minute: int | None = None,
+        secondary_per_hour: int | None = None,
+        secondary_retry_after: float | None = 60.0,
     ) -> None:
         self.lock = threading.RLock()
+        # Secondary limits on content writes per identity (None: counted, not enforced).
+        self.secondary_per_minute = secondary_per_minute
+        self.secondary_per_hour = secondary_per_hour
+        self.secondary_retry_after = secondary_retry_after
+        self.content_writes: dict[str, list[float]] = {}  # identity -> accepted write times
+        self.secondary_limited: dict[str, int] = {}  # identity -> 403s answered
         self.clock = clock
         self.web_url = web_url.rstrip("/")
         self.default_login = default_login
@@ -529,9 +540,55 @@ class FakeGitHub:
             if reset_in is not None:
                 self.rate_reset = self.clock() + reset_in
 
+    def set_secondary_limits(
+        self,
+        per_minute: int | None = None,
+        per_hour: int | None = None,
+        retry_after: float | None = 60.0,
+    ) -> None:
+        """Answer content writes (POST/PATCH/PUT/DELETE) above `per_minute` in any 60 s
+        or `per_hour` in any hour of one identity with GitHub's secondary-limit 403
+        (Retry-After `retry_after`, or none when None). None: no limit."""
+        with self.lock:
+            self.secondary_per_minute = per_minute
+            self.secondary_per_hour = per_hour
+            self.secondary_retry_after = retry_after
+
+    def admit_content_write(self, identity: str) -> bool:
+        """Count one content write of `identity` now; False when a limit refuses it."""
+        with self.lock:
+            now = self.clock()
+            times = self.content_writes.setdefault(identity, [])
+            for window, limit in (
+                (60.0, self.secondary_per_minute),
+                (3600.0, self.secondary_per_hour),
+            ):
+                if limit is not None and sum(1 for t in times if t > now - window) >= limit:
+                    self.secondary_limited[identity] = self.secondary_limited.get(identity, 0) + 1
+                    return False
+            times.append(now)
+            return True
+
+    def write_stats(self) -> dict[str, Any]:
+        """Per identity: content writes accepted, the most in any 60 s and in any hour,
+        and secondary-limit 403s answered."""
+        with self.lock:
+            identities = sorted(set(self.content_writes) | set(self.secondary_limited))
+            return {
+                ident: {
+                    "writes": len(self.content_writes.get(ident, [])),
+                    "max_per_minute": _most_within(self.content_writes.get(ident, []), 60.0),
+                    "max_per_hour": _most_within(self.content_writes.get(ident, []), 3600.0),
+                    "secondary_limited": self.secondary_limited.get(ident, 0),
+                }
+                for ident in identities
+            }
+
     def reset(self) -> None:
         """Forget repositories, comments, faults and the log (tokens and App stay)."""
         with self.lock:
+            self.content_writes.clear()
+            self.secondary_limited.clear()
             self.repos.clear()
             self.issues.clear()
             self.comments.clear()
@@ -977,6 +1034,22 @@ class FakeGitHub:
         }
 
 
+def _most_within(times: list[float], window: float) -> int:
+    """The largest number of `times` (ascending) inside any half-open window."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def _write_identity(ident: Identity) -> str:
+    if ident.kind == "installation":
+        return f"installation:{ident.installation_id}"
+    return f"{ident.kind}:{ident.login}"
+
+
 def _timestamp(value: float | str | None, default: float) -> float:
     if value is None:
         return default
@@ -1093,6 +1166,21 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
                 )
             return _error(401, "Bad credentials")
         g.identity = ident
+        if request.method in CONTENT_WRITES and not fake.admit_content_write(
+            _write_identity(ident)
+        ):
+            headers = {}
+            if fake.secondary_retry_after is not None:
+                headers["Retry-After"] = str(int(fake.secondary_retry_after))
+            return _json(
+                {
+                    "message": SECONDARY_MESSAGE.format(request_id=g.request_id),
+                    "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api"
+                    "#about-secondary-rate-limits",
+                },
+                403,
+                headers,
+            )
         if request.path == "/rate_limit":
             return None
         with fake.lock:
@@ -1646,6 +1734,7 @@ _SEEDERS: dict[str, str] = {
     "files": "add_file",
     "faults": "add_fault",
     "rate_limit": "set_rate_limit",
+    "secondary_limits": "set_secondary_limits",
 }
 
 
@@ -1653,8 +1742,9 @@ def _register_admin(app: Flask, fake: FakeGitHub) -> None:
     """POST /_fake/<kind> with the seeding method's keyword arguments as JSON.
 
     kinds: users, tokens, app, installations, repos, issues, pulls, comments,
-    review_comments, collaborators (full_name, login, role), files, faults, rate_limit.
-    Also: POST /_fake/reset, DELETE /_fake/faults, GET|DELETE /_fake/requests,
+    review_comments, collaborators (full_name, login, role), files, faults, rate_limit,
+    secondary_limits (per_minute, per_hour, retry_after). Also: GET /_fake/write_stats,
+    POST /_fake/reset, DELETE /_fake/faults, GET|DELETE /_fake/requests,
     GET /_fake/comments?repo=&number=, GET /_fake/comments/<id>/history,
     GET /_fake/comments/<id>/reactions[?review=1].
     """
@@ -1678,6 +1768,10 @@ def _register_admin(app: Flask, fake: FakeGitHub) -> None:
         if result is not None and hasattr(result, "__dataclass_fields__"):
             summary = {k: v for k, v in asdict(result).items() if _jsonable(v)}
         return _json(summary, 201)
+
+    @app.get("/_fake/write_stats")
+    def write_stats() -> Response:
+        return _json(fake.write_stats())
 
     @app.delete("/_fake/faults")
     def clear_faults() -> Response:

@@ -12,7 +12,6 @@ from bot.core.events import Actor
 from bot.devin.errors import DevinRateLimited
 from bot.engine.handlers import Outcome, RunOptions, handle
 from bot.engine.tracker import tick
-from bot.github.errors import GitHubRateLimited
 from tests.support.stack import BOT_LOGIN, Stack
 
 MARKER = "<!-- devin-bridge:session="

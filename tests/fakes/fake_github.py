@@ -198,6 +198,7 @@ class LoggedRequest:
     status: int
     actor: str | None  # whom the credentials belong to; never the credential itself
     delivery: str | None  # X-GitHub-Delivery header, if sent
+    at: float = 0.0  # when it was answered (the fake's clock)
 
 
 @dataclass(frozen=True)
@@ -500,13 +501,15 @@ class FakeGitHub:
         rate_limit: str | None = None,
         reset_in: float = 3600.0,
         body: Any = None,
+        matching: str | None = None,
     ) -> Fault:
         """Answer requests whose method and path (regex, searched) match with `status`.
 
         rate_limit="secondary": 403 with GitHub's secondary-limit message (add retry_after
         to send Retry-After); "primary": 403 with x-ratelimit-remaining 0 and a reset
         `reset_in` seconds ahead. status 429 alone is a plain 429. `delay` sleeps first
-        (with status None the request then proceeds normally).
+        (with status None the request then proceeds normally). `matching`: a regex the
+        request body must contain (e.g. a comment edit that shows "finished").
         """
         if rate_limit and status is None:
             status = 403
@@ -520,6 +523,7 @@ class FakeGitHub:
             rate_limit=rate_limit,
             reset_in=reset_in,
             body=body,
+            matching=re.compile(matching) if matching else None,
         )
         with self.lock:
             self.faults.append(fault)
@@ -1148,7 +1152,9 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
             return None
         ident, problem = fake.identify(request.headers.get("Authorization"))
         g.identity = ident  # for the log; cleared below when it may not call this path
-        fault = _take_fault(fake, request.method, request.path)
+        fault = _take_fault(
+            fake, request.method, request.path, request.get_data(as_text=True)
+        )
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.status is not None:
@@ -1239,6 +1245,7 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
             status=response.status_code,
             actor=ident.login if ident is not None else None,
             delivery=request.headers.get("X-GitHub-Delivery"),
+            at=fake.clock(),
         )
         with fake.lock:
             fake.log.append(entry)
@@ -1253,10 +1260,12 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
         return _not_found()
 
 
-def _take_fault(fake: FakeGitHub, method: str, path: str) -> Fault | None:
+def _take_fault(fake: FakeGitHub, method: str, path: str, body: str = "") -> Fault | None:
     with fake.lock:
         for fault in fake.faults:
             if fault.method not in ("*", method.upper()) or not fault.path.search(path):
+                continue
+            if fault.matching is not None and not fault.matching.search(body):
                 continue
             if fault.times is not None and fault.hits >= fault.times:
                 continue

@@ -146,6 +146,8 @@ class GitHubTransport:
             )
         if decision.wait > 0:
             self._sleep(decision.wait)
+            # GitHub may have limited the identity while this write waited for its slot.
+            self._check_paused(action)
 
     def _check_paused(self, action: str) -> None:
         left = self.budget.paused_for(self.identity)

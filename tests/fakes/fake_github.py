@@ -187,6 +187,7 @@ class Fault:
     reset_in: float = 3600.0
     body: Any = None
     hits: int = 0
+    matching: re.Pattern[str] | None = None  # only requests whose body this finds
 
 
 @dataclass(frozen=True)
@@ -1152,9 +1153,7 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
             return None
         ident, problem = fake.identify(request.headers.get("Authorization"))
         g.identity = ident  # for the log; cleared below when it may not call this path
-        fault = _take_fault(
-            fake, request.method, request.path, request.get_data(as_text=True)
-        )
+        fault = _take_fault(fake, request.method, request.path, request.get_data(as_text=True))
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.status is not None:

@@ -75,7 +75,9 @@ def wait_for(
         if result.write_retry_in is not None and not timed_out:
             # The comment does not show this state yet (write budget, GitHub 5xx): the
             # run ends only once it does, or at the deadline.
-            if not _nap(clock, min(result.write_retry_in, _left(deadline, clock))):
+            # Ticks go on meanwhile: a later state (e.g. a final one) may get a slot sooner.
+            pause = min(result.write_retry_in, wait_delay(result, deps, inputs))
+            if not _nap(clock, min(pause, _left(deadline, clock))):
                 return _finalise(track, deps, session)
             continue
         if result.done or timed_out:

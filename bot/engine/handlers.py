@@ -327,7 +327,9 @@ class _Job:
         return self.track
 
     def _ticked(self, action: str, track: TrackState, session: Session | None) -> Outcome:
-        result = tick(track, self.deps, session=session)
+        # The comment is written only if the budget has a slot now; else the session's
+        # next tick writes it, and this worker thread moves on to the next trigger.
+        result = tick(track, replace(self.deps, comment_write_wait=0.0), session=session)
         self.track, self.session = result.state, result.session
         return self._outcome(action, result.session, result.state)
 

@@ -162,7 +162,12 @@ def status_view(
 
 
 def write_comment(
-    state: TrackState, body: str, deps: Deps, *, priority: Priority = Priority.FINAL
+    state: TrackState,
+    body: str,
+    deps: Deps,
+    *,
+    priority: Priority = Priority.FINAL,
+    max_wait: float | None = None,
 ) -> int | None:
     """Edit the session's status comment, or create it (after looking for it by marker).
 
@@ -171,17 +176,20 @@ def write_comment(
     if state.number is None or not deps.options.comment:
         return None
     gh = deps.github
+    wait = deps.comment_write_wait if max_wait is None else max_wait
     comment_id = state.comment_id
     if comment_id is None:
         found = find_status_comment(gh, state.repo, state.number, state.session_id, deps.bot_login)
         comment_id = found.id if found is not None else None
     if comment_id is not None:
         try:
-            return gh.edit_comment(state.repo, comment_id, body, priority=priority).id
+            return gh.edit_comment(
+                state.repo, comment_id, body, priority=priority, max_wait=wait
+            ).id
         except GitHubNotFound:
             pass  # someone deleted it: post it again
     first = max(priority, Priority.NORMAL)  # a session's first comment: not a mere edit
-    return gh.create_comment(state.repo, state.number, body, priority=first).id
+    return gh.create_comment(state.repo, state.number, body, priority=first, max_wait=wait).id
 
 
 def write_priority(view: StatusView) -> Priority:

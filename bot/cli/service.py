@@ -142,8 +142,13 @@ def _rq_worker(runtime: Any, once: bool, concurrency: int = 1) -> int:
         runtime.metrics.flush(runtime.store)
         return 0
 
+    from rq.timeouts import TimerDeathPenalty
+
     class ThreadWorker(SimpleWorker):
-        """An RQ worker on a side thread: signals belong to the main thread's worker."""
+        """An RQ worker on a side thread: signals belong to the main thread's worker, so
+        its job timeout is a timer instead of SIGALRM."""
+
+        death_penalty_class = TimerDeathPenalty
 
         def _install_signal_handlers(self) -> None:
             pass

@@ -35,7 +35,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
 
 
 def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
-    from bot.action.event import EventError, read_event, write_spacing
+    from bot.action.event import EventError, read_event, write_limits
     from bot.action.inputs import ActionInputError, parse_inputs
     from bot.action.report import fail
 
@@ -53,13 +53,14 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
         )
     try:
         event = read_event(environ)
-        spacing = write_spacing(environ)
+        limits = write_limits(environ)
     except EventError as err:
         return fail(environ, commands, str(err), exit_code=1)
     # The engine and the HTTP clients load only once the inputs are known to be good.
     from bot.action import run as action_run
     from bot.devin.client import DevinClient
     from bot.devin.errors import DevinError
+    from bot.github.budget import MemoryBudget
     from bot.github.client import GitHubClient
     from bot.github.errors import GitHubError
 
@@ -68,7 +69,8 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
         github = GitHubClient.from_token(
             inputs.github_token,
             base_url=(environ.get("GITHUB_API_URL") or "").strip() or "https://api.github.com",
-            seconds_between_writes=spacing,
+            # One process, one token: the budget lives in memory (no store).
+            budget=MemoryBudget(limits),
         )
     except (DevinError, GitHubError) as err:
         return fail(environ, commands, str(err), exit_code=1)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.core.write_budget import BudgetLimits, limits_from_env
+
 
 class EventError(Exception):
     """The workflow environment or event cannot be read; the message says what to fix."""
@@ -61,12 +63,11 @@ def read_event(environ: Mapping[str, str]) -> ActionEvent:
     return ActionEvent(name=name, payload=payload, repository=repository)
 
 
-def write_spacing(environ: Mapping[str, str]) -> float:
-    """Seconds between GitHub writes (``DEVIN_BRIDGE_GITHUB_WRITE_SPACING``, default 1)."""
-    text = (environ.get("DEVIN_BRIDGE_GITHUB_WRITE_SPACING") or "1.0").strip()
+def write_limits(environ: Mapping[str, str]) -> BudgetLimits:
+    """The GitHub write budget of this run: DEVIN_BRIDGE_GITHUB_WRITE_SPACING (seconds
+    between writes, default 1) and DEVIN_BRIDGE_GITHUB_WRITES_PER_MINUTE / _PER_HOUR
+    (default 80 / 500, GitHub's secondary limits)."""
     try:
-        return max(0.0, float(text))
-    except ValueError:
-        raise EventError(
-            f"DEVIN_BRIDGE_GITHUB_WRITE_SPACING must be a number of seconds, got {text!r}"
-        ) from None
+        return limits_from_env(environ)
+    except ValueError as err:
+        raise EventError(str(err)) from None

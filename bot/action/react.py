@@ -5,6 +5,7 @@ job summary).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from bot.action.event import ActionEvent
@@ -22,7 +23,7 @@ from bot.devin.attachments import save_attachments
 from bot.devin.client import DevinClient
 from bot.devin.errors import DevinError
 from bot.engine.handlers import Deps, Outcome, handle
-from bot.engine.tracker import TrackState
+from bot.engine.tracker import TrackState, tick
 from bot.engine.transient import retry_for
 from bot.github.errors import GitHubError
 
@@ -30,6 +31,8 @@ from bot.github.errors import GitHubError
 # (safe: the handler finds what an earlier attempt created).
 HANDLE_ATTEMPTS = 3
 MAX_RETRY_WAIT_S = 60.0
+# How long a run that does not wait for the session waits for its status comment.
+MAX_COMMENT_WAIT_S = 120.0
 
 
 def react(
@@ -47,6 +50,8 @@ def react(
         commands.info(f"Nothing to do: {trigger.reason}")
         return Report(0, blank_outputs(skipped=True, reason=trigger.reason), "")
     outcome = _handle(trigger, deps, clock)
+    if not (inputs.wait and outcome.action in ("created", "followed_up")):
+        outcome = _comment_written(outcome, deps, clock)
     session = outcome.session
     if session is None or outcome.skipped:
         return _without_session(outcome)
@@ -110,6 +115,24 @@ def _handle(trigger: Trigger, deps: Deps, clock: Clock) -> Outcome:
             deps.log.warning("%s; trying again in %.0f s", retry.reason, retry.delay)
             clock.sleep(retry.delay)
     raise AssertionError("unreachable")
+
+
+def _comment_written(outcome: Outcome, deps: Deps, clock: Clock) -> Outcome:
+    """A run that does not wait still leaves the status comment showing the state: a
+    write the budget or GitHub put off is tried again here (bounded)."""
+    track = outcome.track
+    deadline = clock.monotonic() + MAX_COMMENT_WAIT_S
+    while track is not None and track.write_failures and clock.monotonic() < deadline:
+        try:
+            result = tick(track, deps)
+        except (DevinError, GitHubError) as err:
+            deps.log.warning("could not bring the status comment up to date: %s", err)
+            break
+        track = result.state
+        if result.write_retry_in is None:
+            return replace(outcome, track=track, session=result.session)
+        clock.sleep(min(result.write_retry_in, max(0.0, deadline - clock.monotonic())))
+    return outcome if track is None else replace(outcome, track=track)
 
 
 def _without_session(outcome: Outcome) -> Report:

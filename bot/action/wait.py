@@ -72,6 +72,14 @@ def wait_for(
         failures = 0
         polls += 1
         track, session = result.state, result.session
+        if result.write_retry_in is not None and not timed_out:
+            # The comment does not show this state yet (write budget, GitHub 5xx): the
+            # run ends only once it does, or at the deadline.
+            # Ticks go on meanwhile: a later state (e.g. a final one) may get a slot sooner.
+            pause = min(result.write_retry_in, wait_delay(result, deps, inputs))
+            if not _nap(clock, min(pause, _left(deadline, clock))):
+                return _finalise(track, deps, session)
+            continue
         if result.done or timed_out:
             return Waited(track, session, timed_out=timed_out and not result.settled)
         # After a follow-up the session may still show its old settled state for a poll

@@ -88,6 +88,14 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     serve.set_defaults(run=_service("serve"))
     worker = sub.add_parser("worker", help="run the background worker")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="jobs and ticks run at once: threads of this worker, also with RQ "
+        "(default: DEVIN_BRIDGE_WORKER_CONCURRENCY, else 8)",
+    )
     worker.set_defaults(run=_service("worker"))
     refresh = sub.add_parser("refresh", help="update the status comment of every live session")
     refresh.set_defaults(run=_service("refresh"))

@@ -27,6 +27,8 @@ log = logging.getLogger("devin_bridge.service")
 # Ticks mostly wait on HTTP: a standalone worker runs more of them at once than the
 # in-process worker that shares a gunicorn process with the webhook.
 WORKER_THREADS = 8
+MAX_CONCURRENCY = 64
+CONCURRENCY_ENV = "DEVIN_BRIDGE_WORKER_CONCURRENCY"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -90,9 +92,12 @@ def worker(args: argparse.Namespace) -> int:
 
     runtime = Runtime.build(settings, migrate=False)
     once = bool(getattr(args, "once", False))
+    concurrency = _concurrency(args)
+    if concurrency is None:
+        return EXIT_USAGE
     if settings.redis_url:
-        return _rq_worker(runtime, once)
-    loop = runtime.worker(leader=None, role="worker", concurrency=WORKER_THREADS)
+        return _rq_worker(runtime, once, concurrency)
+    loop = runtime.worker(leader=None, role="worker", concurrency=concurrency)
     if once:
         done = loop.run_once()
         print(f"processed {done} jobs and ticks", flush=True)
@@ -104,7 +109,22 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rq_worker(runtime: Any, once: bool) -> int:
+def _concurrency(args: argparse.Namespace) -> int | None:
+    """--concurrency N, else DEVIN_BRIDGE_WORKER_CONCURRENCY, else WORKER_THREADS."""
+    value = getattr(args, "concurrency", None)
+    text = str(value) if value is not None else os.environ.get(CONCURRENCY_ENV, "").strip()
+    if not text:
+        return WORKER_THREADS
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+        err(
+            f"devin-bridge worker: --concurrency (or {CONCURRENCY_ENV}) must be a whole "
+            f"number from 1 to {MAX_CONCURRENCY}, got {text!r}"
+        )
+        return None
+    return int(text)
+
+
+def _rq_worker(runtime: Any, once: bool, concurrency: int = 1) -> int:
     from rq import SimpleWorker
 
     from bot.service.leases import owner_id
@@ -132,17 +152,42 @@ def _rq_worker(runtime: Any, once: bool) -> int:
         idle_s=runtime.idle_s,
         housekeeping=runtime.housekeeping(),
     )
-    rq_worker = SimpleWorker([queue.jobs, queue.ticks], connection=queue.connection)
+    queues = [queue.jobs, queue.ticks]
+    rq_worker = SimpleWorker(queues, connection=queue.connection)
     if once:
         dispatcher.dispatch_once()
         rq_worker.work(burst=True, logging_level="WARNING")
         runtime.metrics.flush(runtime.store)
         return 0
+
+    from rq.timeouts import TimerDeathPenalty
+
+    class ThreadWorker(SimpleWorker):
+        """An RQ worker on a side thread: signals belong to the main thread's worker, so
+        its job timeout is a timer instead of SIGALRM."""
+
+        death_penalty_class = TimerDeathPenalty
+
+        def _install_signal_handlers(self) -> None:
+            pass
+
+    # RQ runs one message at a time per worker: --concurrency N runs N of them, the
+    # extra ones on threads of this process (the units mostly wait on HTTP).
+    siblings = [ThreadWorker(queues, connection=queue.connection) for _ in range(concurrency - 1)]
     stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher")]
+    threads += [
+        threading.Thread(target=_guarded_rq_work, args=(w,), name=f"rq-worker-{n + 2}", daemon=True)
+        for n, w in enumerate(siblings)
+    ]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
     log.info(
-        "devin-bridge worker ready (RQ queues %s, store %s)", queue.namespace, runtime.store.url
+        "devin-bridge worker ready (RQ queues %s, %d at once, store %s)",
+        queue.namespace,
+        concurrency,
+        runtime.store.url,
     )
     try:
         # RQ installs its own SIGTERM/SIGINT handling (warm shutdown after the message).
@@ -150,8 +195,18 @@ def _rq_worker(runtime: Any, once: bool) -> int:
     finally:
         stop.set()
         dispatcher.wake.set()
-        thread.join(timeout=10)
+        for sibling in siblings:
+            sibling._stop_requested = True  # each ends after its current message
+        for thread in threads:
+            thread.join(timeout=10)
     return 0
+
+
+def _guarded_rq_work(rq_worker: Any) -> None:
+    try:
+        rq_worker.work(logging_level="WARNING")
+    except Exception:
+        log.exception("an RQ worker thread stopped on an error")
 
 
 def refresh(args: argparse.Namespace) -> int:

@@ -47,3 +47,6 @@ class Deps:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("devin_bridge"))
     # Base of the polling policy (DEVIN_BRIDGE_POLL_INTERVAL); see polling.next_delay.
     poll_interval: float = 10.0
+    # How long a status comment write may wait for its identity's next write slot before
+    # it is left to a later tick (trigger handling passes 0: the next trigger goes first).
+    comment_write_wait: float = 3.0

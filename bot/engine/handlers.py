@@ -20,6 +20,7 @@ from bot.core.prompt_context import SOURCE_FOLLOW_UP, Instruction
 from bot.core.prompt_instruction import build_followup
 from bot.core.prompts import build_prompt, session_title
 from bot.core.status_view import StatusView
+from bot.core.write_budget import Priority
 from bot.devin.errors import DevinError, DevinRateLimited, DevinUnavailable
 from bot.engine.access import refusal
 from bot.engine.deps import Deps, RunOptions
@@ -137,9 +138,18 @@ class _Job:
         t = self.t
         if t.comment_id is None:
             return
+        # Never waits for the write budget (the session starts first): when the budget
+        # has no slot right now the 👀 is dropped, not deferred. The status comment that
+        # follows acknowledges the trigger anyway, and a reaction arriving minutes later
+        # would only be noise.
         try:
             self.deps.github.react(
-                t.repo, t.comment_id, "eyes", review_comment=t.kind == "review_comment"
+                t.repo,
+                t.comment_id,
+                "eyes",
+                review_comment=t.kind == "review_comment",
+                priority=Priority.PROGRESS,
+                max_wait=0.0,
             )
         except GitHubError as err:  # a missing 👀 is not worth failing the trigger
             self.deps.log.info("could not react to comment %s: %s", t.comment_id, err)
@@ -317,7 +327,9 @@ class _Job:
         return self.track
 
     def _ticked(self, action: str, track: TrackState, session: Session | None) -> Outcome:
-        result = tick(track, self.deps, session=session)
+        # The comment is written only if the budget has a slot now; else the session's
+        # next tick writes it, and this worker thread moves on to the next trigger.
+        result = tick(track, replace(self.deps, comment_write_wait=0.0), session=session)
         self.track, self.session = result.state, result.session
         return self._outcome(action, result.session, result.state)
 

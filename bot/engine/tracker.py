@@ -5,6 +5,12 @@ when the session itself changed (updated_at, status, detail, PRs, ACUs...) and
 on the poll right after such a change; the comment is written only when
 `comments.fingerprint` of the view changes. A quiet session costs one request
 per poll and no GitHub writes.
+
+A comment write that did not happen (the write budget said not yet, GitHub was limited,
+answered 5xx or timed out) keeps the old fingerprint and sets `write_failures`: the
+tick says when to try again (`TickResult.write_retry_in`, seconds with back-off, well
+before the next poll), and that tick writes the view current by then. Pending edits of
+one comment therefore coalesce into one write of the latest view.
 """
 
 from __future__ import annotations
@@ -16,17 +22,28 @@ from dataclasses import dataclass, replace
 from bot.core import comments, polling
 from bot.core.devin_models import Attachment, Session
 from bot.core.status_view import AttachmentView, StatusView
+from bot.core.write_budget import Priority
 from bot.devin.download import read_capped
 from bot.devin.errors import DevinError, DevinRateLimited, DevinServerError, DevinUnavailable
 from bot.engine.deps import DEFAULT_TRIGGER, Deps
 from bot.engine.threads import find_status_comment
-from bot.github.errors import GitHubError, GitHubNotFound, GitHubRateLimited, GitHubUnavailable
+from bot.engine.transient import backoff
+from bot.github.errors import (
+    GitHubError,
+    GitHubNotFound,
+    GitHubRateLimited,
+    GitHubServerError,
+    GitHubUnavailable,
+)
 
 PREVIEW_MAX_BYTES = 8 * 1024
 MAX_PREVIEWS = 5
 MAX_MESSAGE_PAGES = 50
 MESSAGES_PAGE = 100
 TRANSIENT = (DevinRateLimited, DevinUnavailable, DevinServerError)
+# A failed comment write is tried again after about 1, 2, 4 ... seconds, at most a minute.
+WRITE_RETRY_BASE_S = 1.0
+WRITE_RETRY_CAP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,7 @@ class TrackState:
     note: str | None = None  # shown under the headline, e.g. "Follow-up from @x"
     trigger: str = DEFAULT_TRIGGER  # the repo's command word, for the comment's hints
     seen: str | None = None  # signature of the session as last read (see _signature)
+    write_failures: int = 0  # comment writes in a row that did not happen (see _publish)
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,8 @@ class TickResult:
     done: bool
     settled: bool
     next_delay: float
+    # The comment does not show the current view yet: tick again in this many seconds.
+    write_retry_in: float | None = None
 
 
 def tick(
@@ -80,13 +100,20 @@ def tick(
         unchanged_polls=0 if changed else state.unchanged_polls + 1,
     )
     edited = False
+    retry_in: float | None = None
     # updated_at has one-second resolution: a message posted in the second of the last
     # read leaves it unchanged, so the poll after a change reads once more.
-    if changed or state.unchanged_polls == 0 or timed_out or state.fingerprint is None:
+    if (
+        changed
+        or state.unchanged_polls == 0
+        or timed_out
+        or state.fingerprint is None
+        or state.write_failures
+    ):
         latest, cursor = _latest_message(deps, s, state)
         new = replace(new, latest_message=latest, message_cursor=cursor)
         view = status_view(new, s, deps, attachments=_attachments(deps, s), timed_out=timed_out)
-        new, edited = _publish(new, view, deps)
+        new, edited, retry_in = _publish(new, view, deps)
     done = s.is_terminal or s.is_archived
     age = max(0.0, deps.clock() - state.started_at)
     delay = polling.next_delay(s, new.unchanged_polls, age, base=deps.poll_interval)
@@ -96,7 +123,8 @@ def tick(
         edited=edited,
         done=done,
         settled=done or s.is_settled,
-        next_delay=delay,
+        next_delay=delay if retry_in is None else min(delay, retry_in),
+        write_retry_in=retry_in,
     )
 
 
@@ -133,21 +161,43 @@ def status_view(
     )
 
 
-def write_comment(state: TrackState, body: str, deps: Deps) -> int | None:
-    """Edit the session's status comment, or create it (after looking for it by marker)."""
+def write_comment(
+    state: TrackState,
+    body: str,
+    deps: Deps,
+    *,
+    priority: Priority = Priority.FINAL,
+    max_wait: float | None = None,
+) -> int | None:
+    """Edit the session's status comment, or create it (after looking for it by marker).
+
+    `priority` is the write budget's: a progress edit leaves room for final states.
+    """
     if state.number is None or not deps.options.comment:
         return None
     gh = deps.github
+    wait = deps.comment_write_wait if max_wait is None else max_wait
     comment_id = state.comment_id
     if comment_id is None:
         found = find_status_comment(gh, state.repo, state.number, state.session_id, deps.bot_login)
         comment_id = found.id if found is not None else None
     if comment_id is not None:
         try:
-            return gh.edit_comment(state.repo, comment_id, body).id
+            return gh.edit_comment(
+                state.repo, comment_id, body, priority=priority, max_wait=wait
+            ).id
         except GitHubNotFound:
             pass  # someone deleted it: post it again
-    return gh.create_comment(state.repo, state.number, body).id
+    first = max(priority, Priority.NORMAL)  # a session's first comment: not a mere edit
+    return gh.create_comment(state.repo, state.number, body, priority=first, max_wait=wait).id
+
+
+def write_priority(view: StatusView) -> Priority:
+    """Final states (finished, failed, stopped, waiting for someone) before progress."""
+    s = view.session
+    if s is None or view.error or view.stopped or view.timed_out or s.is_settled:
+        return Priority.FINAL
+    return Priority.PROGRESS
 
 
 # --- pieces -------------------------------------------------------------------------------
@@ -169,21 +219,45 @@ def _signature(s: Session, stopped: bool) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _publish(state: TrackState, view: StatusView, deps: Deps) -> tuple[TrackState, bool]:
+def _publish(
+    state: TrackState, view: StatusView, deps: Deps
+) -> tuple[TrackState, bool, float | None]:
+    """Write the view when it differs from what the comment shows: (state, edited, retry
+    in seconds when the write has to be tried again)."""
     fingerprint = comments.fingerprint(view)
     if state.number is None or not deps.options.comment:
-        return replace(state, fingerprint=fingerprint), False
+        return replace(state, fingerprint=fingerprint, write_failures=0), False, None
     if fingerprint == state.fingerprint and state.comment_id is not None:
-        return state, False
+        return replace(state, write_failures=0), False, None
     try:
-        comment_id = write_comment(state, comments.render(view), deps)
-    except (GitHubRateLimited, GitHubUnavailable):
-        raise
+        comment_id = write_comment(
+            state, comments.render(view), deps, priority=write_priority(view)
+        )
     except GitHubError as err:
-        # Keep the old fingerprint: the next change tries again.
-        deps.log.warning("could not write the status comment of %s: %s", state.session_id, err)
-        return state, False
-    return replace(state, fingerprint=fingerprint, comment_id=comment_id), True
+        # Keep the old fingerprint, so that the next try writes the view of its time.
+        failures = state.write_failures + 1
+        retry = _write_retry(err, failures)
+        if retry is None:  # e.g. 403/422: the next visible change tries again
+            deps.log.warning("could not write the status comment of %s: %s", state.session_id, err)
+            return replace(state, write_failures=0), False, None
+        deps.log.info(
+            "status comment of %s not written yet (%s); trying again in %.1f s",
+            state.session_id,
+            err,
+            retry,
+        )
+        return replace(state, write_failures=failures), False, retry
+    new = replace(state, fingerprint=fingerprint, comment_id=comment_id, write_failures=0)
+    return new, True, None
+
+
+def _write_retry(err: GitHubError, failures: int) -> float | None:
+    """Seconds until a failed comment write is worth another try (None: not soon)."""
+    if isinstance(err, GitHubRateLimited):
+        return max(err.retry_after, 0.1)
+    if isinstance(err, GitHubServerError | GitHubUnavailable):
+        return backoff(failures, WRITE_RETRY_BASE_S, WRITE_RETRY_CAP_S)
+    return None
 
 
 def _latest_message(deps: Deps, s: Session, state: TrackState) -> tuple[str | None, str | None]:

@@ -1,7 +1,9 @@
 """The GitHub REST client: `GitHubClient`, how it is built (a token, or one installation
 of a GitHub App) and whom it acts as.
 
-PyGithub provides auth, connection pooling and write spacing. Its own retry is replaced
+PyGithub provides auth and connection pooling. Writes are paced by a `WriteBudget` per
+GitHub identity (spacing and the secondary limits; see bot/core/write_budget.py), shared
+by every client of the process or, in the service, of every process. Its own retry is replaced
 by a small one that only re-tries failed connections: our callers decide what to do
 about rate limits and server errors, and nothing here sleeps for minutes. The calls
 themselves live in `transport.py` (one request, errors, rate limits, paging) and the
@@ -13,7 +15,9 @@ from __future__ import annotations
 import github
 from urllib3.util.retry import Retry
 
+from bot.core.write_budget import BudgetLimits, installation_identity, token_identity
 from bot.github.auth import API_VERSION, DEFAULT_API_URL, AppAuthProvider
+from bot.github.budget import MemoryBudget, WriteBudget
 from bot.github.errors import GitHubError, GitHubForbidden
 from bot.github.issues import IssueEndpoints
 from bot.github.repos import RepoEndpoints
@@ -35,9 +39,7 @@ def _connect_only_retry() -> Retry:
     )
 
 
-def _make_github(
-    auth: github.Auth.Auth, base_url: str, timeout: int, seconds_between_writes: float
-) -> github.Github:
+def _make_github(auth: github.Auth.Auth, base_url: str, timeout: int) -> github.Github:
     return github.Github(
         auth=auth,
         base_url=base_url.rstrip("/"),
@@ -45,10 +47,15 @@ def _make_github(
         user_agent="devin-bridge",
         per_page=PAGE_SIZE,
         retry=_connect_only_retry(),
+        # Spacing is the write budget's, per identity rather than per PyGithub object.
         seconds_between_requests=None,
-        seconds_between_writes=seconds_between_writes or None,
+        seconds_between_writes=None,
         api_version=API_VERSION,
     )
+
+
+def _own_budget(spacing: float) -> MemoryBudget:
+    return MemoryBudget(BudgetLimits(spacing=max(spacing, 0.0)))
 
 
 class _InstallationAuth(github.Auth.Auth):
@@ -92,14 +99,22 @@ class GitHubClient(IssueEndpoints, RepoEndpoints):
         base_url: str = DEFAULT_API_URL,
         timeout: int = 10,
         seconds_between_writes: float = 1.0,
+        budget: WriteBudget | None = None,
     ) -> GitHubClient:
-        """A client for a PAT or an Actions `GITHUB_TOKEN`."""
+        """A client for a PAT or an Actions `GITHUB_TOKEN`.
+
+        Without `budget`, the client paces its own writes (`seconds_between_writes`,
+        default limits); clients sharing an identity should share one budget.
+        """
         if not token.strip():
             raise GitHubError("the GitHub token is empty; set GITHUB_TOKEN (or github-token)")
-        gh = _make_github(
-            github.Auth.Token(token.strip()), base_url, timeout, seconds_between_writes
+        gh = _make_github(github.Auth.Token(token.strip()), base_url, timeout)
+        return cls(
+            gh,
+            secrets=(token.strip(),),
+            budget=budget or _own_budget(seconds_between_writes),
+            identity=token_identity(token),
         )
-        return cls(gh, secrets=(token.strip(),))
 
     @classmethod
     def for_installation(
@@ -109,15 +124,21 @@ class GitHubClient(IssueEndpoints, RepoEndpoints):
         base_url: str | None = None,
         timeout: int = 10,
         seconds_between_writes: float = 1.0,
+        budget: WriteBudget | None = None,
     ) -> GitHubClient:
         """A client acting as one installation of a GitHub App (tokens cached by the provider)."""
         gh = _make_github(
             _InstallationAuth(auth_provider, installation_id),
             base_url or auth_provider.base_url,
             timeout,
-            seconds_between_writes,
         )
-        return cls(gh, app=auth_provider, installation_id=installation_id)
+        return cls(
+            gh,
+            app=auth_provider,
+            installation_id=installation_id,
+            budget=budget or _own_budget(seconds_between_writes),
+            identity=installation_identity(installation_id),
+        )
 
     def authenticated_login(self) -> str | None:
         """Who our comments are posted as: `<slug>[bot]` for an App, the token's user else.

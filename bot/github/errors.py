@@ -40,6 +40,10 @@ class GitHubRateLimited(GitHubError):
         self.retry_after = retry_after
 
 
+class GitHubWriteDeferred(GitHubRateLimited):
+    """Our own write budget said "not now": nothing was sent; ask again in `retry_after`."""
+
+
 class GitHubNotFound(GitHubError):
     pass
 

@@ -5,9 +5,10 @@ read newest first, written and reacted to.
 from __future__ import annotations
 
 from bot.core.github_models import REACTIONS, CommentInfo, IssueInfo, trim_comment_body
+from bot.core.write_budget import Priority
 from bot.github.errors import GitHubNotFound
 from bot.github.parsing import parse, to_comment, to_issue
-from bot.github.transport import GitHubTransport, repo_path
+from bot.github.transport import DEFAULT_MAX_WAIT, GitHubTransport, repo_path
 
 
 class IssueEndpoints(GitHubTransport):
@@ -48,21 +49,41 @@ class IssueEndpoints(GitHubTransport):
             return None
         return parse(to_comment, data, "comment")
 
-    def create_comment(self, full_name: str, number: int, body: str) -> CommentInfo:
+    def create_comment(
+        self,
+        full_name: str,
+        number: int,
+        body: str,
+        *,
+        priority: Priority = Priority.NORMAL,
+        max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> CommentInfo:
         _, data = self._request(
             "POST",
             f"{repo_path(full_name)}/issues/{int(number)}/comments",
             body={"body": trim_comment_body(body)},
             action=f"commenting on #{number}",
+            priority=priority,
+            max_wait=max_wait,
         )
         return parse(to_comment, data, "comment")
 
-    def edit_comment(self, full_name: str, comment_id: int, body: str) -> CommentInfo:
+    def edit_comment(
+        self,
+        full_name: str,
+        comment_id: int,
+        body: str,
+        *,
+        priority: Priority = Priority.NORMAL,
+        max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> CommentInfo:
         _, data = self._request(
             "PATCH",
             f"{repo_path(full_name)}/issues/comments/{int(comment_id)}",
             body={"body": trim_comment_body(body)},
             action=f"editing comment {comment_id}",
+            priority=priority,
+            max_wait=max_wait,
         )
         return parse(to_comment, data, "comment")
 
@@ -72,6 +93,9 @@ class IssueEndpoints(GitHubTransport):
         comment_id: int,
         content: str = "eyes",
         review_comment: bool = False,
+        *,
+        priority: Priority = Priority.NORMAL,
+        max_wait: float = DEFAULT_MAX_WAIT,
     ) -> None:
         """Add a reaction to a conversation comment (or to a PR review comment)."""
         if content not in REACTIONS:
@@ -82,4 +106,6 @@ class IssueEndpoints(GitHubTransport):
             f"{repo_path(full_name)}/{kind}/comments/{int(comment_id)}/reactions",
             body={"content": content},
             action=f"reacting to comment {comment_id}",
+            priority=priority,
+            max_wait=max_wait,
         )

@@ -19,11 +19,15 @@ import github
 import requests
 from github.GithubException import GithubException
 
+from bot.core.write_budget import Priority
 from bot.github.auth import AppAuthProvider
+from bot.github.budget import WriteBudget
 from bot.github.errors import (
     GitHubError,
     GitHubNotFound,
+    GitHubRateLimited,
     GitHubUnavailable,
+    GitHubWriteDeferred,
     RateLimitState,
     error_from_response,
     rate_limit_from_headers,
@@ -33,6 +37,11 @@ PAGE_SIZE = 100  # GitHub's maximum per_page
 MAX_PAGES = 50  # bound on walking a long thread (5,000 comments)
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
+# GitHub's "content-creating" requests: every mutating method counts.
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+# How long a write may wait for its identity's next slot (the spacing) before it is
+# deferred instead; callers that must not wait pass max_wait=0.
+DEFAULT_MAX_WAIT = 3.0
 
 
 class GitHubTransport:
@@ -47,8 +56,14 @@ class GitHubTransport:
         installation_id: int | None = None,
         clock: Callable[[], float] = time.time,
         secrets: tuple[str, ...] = (),
+        budget: WriteBudget,
+        identity: str,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._gh = gh
+        self.budget = budget
+        self.identity = identity  # installation:<id> or token:<hash>, never the token
+        self._sleep = sleep
         self._requester = gh.requester
         self._app = app
         self._installation_id = installation_id
@@ -75,7 +90,13 @@ class GitHubTransport:
         action: str,
         params: Mapping[str, Any] | None = None,
         body: Any | None = None,
+        priority: Priority = Priority.NORMAL,
+        max_wait: float = DEFAULT_MAX_WAIT,
     ) -> tuple[dict[str, str], Any]:
+        if verb.upper() in WRITE_METHODS:
+            self._take_write_slot(action, priority, max_wait)
+        else:
+            self._check_paused(action)
         headers = {"Accept": "application/vnd.github+json"}
         if self.delivery_id:
             headers["X-GitHub-Delivery"] = self.delivery_id
@@ -93,6 +114,9 @@ class GitHubTransport:
             error = error_from_response(
                 exc.status, lowered, str(message), action=action, now=self._clock()
             )
+            if isinstance(error, GitHubRateLimited):
+                # A secondary limit is per identity: every thread and process holds back.
+                self.budget.pause(self.identity, error.retry_after)
             raise self._scrub(error) from None
         except requests.RequestException as exc:
             self._observe(verb, None)
@@ -111,6 +135,27 @@ class GitHubTransport:
         self._observe(verb, 200)  # PyGithub hides the exact 2xx code
         self._track({k.lower(): str(v) for k, v in response_headers.items()})
         return response_headers, data
+
+    def _take_write_slot(self, action: str, priority: Priority, max_wait: float) -> None:
+        decision = self.budget.acquire(self.identity, priority, max_wait=max_wait)
+        if not decision.granted:
+            why = "GitHub asked us to wait" if decision.paused else "the write budget is spent"
+            raise GitHubWriteDeferred(
+                f"not {action} yet: {why}; again in {decision.wait:.1f} s",
+                retry_after=decision.wait,
+            )
+        if decision.wait > 0:
+            self._sleep(decision.wait)
+            # GitHub may have limited the identity while this write waited for its slot.
+            self._check_paused(action)
+
+    def _check_paused(self, action: str) -> None:
+        left = self.budget.paused_for(self.identity)
+        if left > 0:
+            raise GitHubRateLimited(
+                f"not {action} yet: GitHub asked us to wait; again in {left:.1f} s",
+                retry_after=left,
+            )
 
     def _observe(self, verb: str, status: int | None) -> None:
         if self.observer is not None:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from bot.devin.client import DevinClient, RetryPolicy
 from bot.engine.deps import Deps, RunOptions
 from bot.github.auth import AppAuthProvider
+from bot.github.budget import MemoryBudget, WriteBudget
 from bot.github.client import GitHubClient
 from bot.service.metrics import Metrics
 from bot.service.settings import Settings
@@ -39,8 +40,12 @@ class DepsFactory:
         options: RunOptions | None = None,
         devin_retry: RetryPolicy = SERVICE_DEVIN_RETRY,
         bot_login_cache: Callable[[], str | None] | None = None,
+        budget: WriteBudget | None = None,
     ) -> None:
         self.settings = settings
+        # One write budget per GitHub identity for every client: shared through the
+        # store or Redis when the runtime passes one, else within this process.
+        self.budget: WriteBudget = budget or MemoryBudget(settings.github_write_limits)
         self._metrics = metrics
         self._options = options or RunOptions()
         self._devin_retry = devin_retry
@@ -91,21 +96,20 @@ class DepsFactory:
             key = installation_id or self._app.installation_for_repo(repo)
         client = cache.get(key)
         if client is None:
-            spacing = self.settings.github_write_spacing
             if self._app is not None and key is not None:
                 client = GitHubClient.for_installation(
                     self._app,
                     key,
                     self.settings.github_api_url,
                     timeout=GITHUB_TIMEOUT,
-                    seconds_between_writes=spacing,
+                    budget=self.budget,
                 )
             else:
                 client = GitHubClient.from_token(
                     self.settings.github_token,
                     self.settings.github_api_url,
                     timeout=GITHUB_TIMEOUT,
-                    seconds_between_writes=spacing,
+                    budget=self.budget,
                 )
             if self._metrics is not None:
                 client.observer = self._metrics.github_observer

@@ -196,6 +196,12 @@ class Poller:
             self.poll_interval,
             safety_s=safety,
         )
+        # --- comment write pending (issue 11 item 5, write budget): its retry comes
+        # soon, whatever the poll schedule, and the session is not done before it.
+        if result.write_retry_in is not None:
+            delay = min(delay, result.write_retry_in)
+            done = False
+        # --- end comment write pending
         stored = self.store.finish_tick(
             claim,
             TickWrite(

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.github.budget import WriteBudget
 from bot.service.deps import DepsFactory
 from bot.service.feed import DEPLOYMENT_KEY, ChangeFeed, FeedRunner, deployment_tag
 from bot.service.feed_status import FeedStatus
@@ -27,10 +28,24 @@ from bot.service.queue import (
 )
 from bot.service.settings import Settings
 from bot.store.facade import Store
+from bot.store.write_budget import StoreWriteBudget
 
 log = logging.getLogger("devin_bridge.runtime")
 
 BOT_LOGIN_TTL_S = 60.0
+
+
+def shared_budget(settings: Settings, store: Store, queue: JobQueue) -> WriteBudget:
+    """The GitHub write budget every process of this deployment shares: in Redis when
+    REDIS_URL is set (no database write per GitHub write), else in the store."""
+    limits = settings.github_write_limits
+    if settings.redis_url:
+        from bot.service.redis_budget import RedisWriteBudget
+        from bot.service.rq_queue import RQQueue
+
+        if isinstance(queue, RQQueue):
+            return RedisWriteBudget(queue.connection, queue.namespace, limits)
+    return StoreWriteBudget(store, limits)
 
 
 def idle_seconds(poll_interval: float) -> float:
@@ -80,7 +95,10 @@ class Runtime:
             else:
                 queue = LocalQueue()
         factory = factory or DepsFactory(
-            settings, metrics=metrics, bot_login_cache=lambda: store.get_meta(BOT_LOGIN_KEY)
+            settings,
+            metrics=metrics,
+            bot_login_cache=lambda: store.get_meta(BOT_LOGIN_KEY),
+            budget=shared_budget(settings, store, queue),
         )
         tag = deployment_tag(
             settings.deployment or store.meta_setdefault(DEPLOYMENT_KEY, uuid.uuid4().hex[:10])

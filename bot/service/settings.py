@@ -10,6 +10,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.core.write_budget import (
+    DEFAULT_PER_HOUR,
+    DEFAULT_PER_MINUTE,
+    ENV_PER_HOUR,
+    ENV_PER_MINUTE,
+    BudgetLimits,
+)
 from bot.devin.client import DEFAULT_API_URL
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -50,8 +57,11 @@ class Settings:
     redis_url: str = ""
     poll_interval: float = DEFAULT_POLL_INTERVAL
     bot_login: str = ""
-    # Seconds PyGithub waits between writes; GitHub asks for at least 1 s.
+    # The write budget per GitHub identity, shared by every thread and process:
+    # seconds between writes (GitHub asks for at least 1 s) and its secondary limits.
     github_write_spacing: float = 1.0
+    github_writes_per_minute: int = DEFAULT_PER_MINUTE
+    github_writes_per_hour: int = DEFAULT_PER_HOUR
     # GitHub never sends more than 25 MB; anything larger is refused with 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # This bridge's own session tag is `bridge:<deployment>`; empty: an id made once and
@@ -94,6 +104,8 @@ class Settings:
             raise SettingsError(
                 f"DEVIN_BRIDGE_GITHUB_WRITE_SPACING must be a number, got {spacing_text!r}"
             ) from None
+        per_minute = _count(get(ENV_PER_MINUTE), ENV_PER_MINUTE, DEFAULT_PER_MINUTE)
+        per_hour = _count(get(ENV_PER_HOUR), ENV_PER_HOUR, DEFAULT_PER_HOUR)
         body_text = get("DEVIN_BRIDGE_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))
         if not body_text.isascii() or not body_text.isdigit() or int(body_text) <= 0:
             raise SettingsError(
@@ -132,10 +144,20 @@ class Settings:
             poll_interval=interval,
             bot_login=get("DEVIN_BRIDGE_BOT_LOGIN"),
             github_write_spacing=spacing,
+            github_writes_per_minute=per_minute,
+            github_writes_per_hour=per_hour,
             max_body_bytes=int(body_text),
             deployment=deployment,
             change_feed=_SWITCH[feed_text],
             safety_poll_s=safety,
+        )
+
+    @property
+    def github_write_limits(self) -> BudgetLimits:
+        return BudgetLimits(
+            per_minute=self.github_writes_per_minute,
+            per_hour=self.github_writes_per_hour,
+            spacing=self.github_write_spacing,
         )
 
     @property
@@ -170,3 +192,11 @@ class Settings:
             self.github_webhook_secret,
         )
         return tuple(v for v in values if v)
+
+
+def _count(text: str, name: str, default: int) -> int:
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"{name} must be a whole number of writes, at least 1, got {text!r}")
+    return int(text)

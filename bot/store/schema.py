@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Arbitrary constant: the Postgres advisory lock that serialises migrations.
 MIGRATION_LOCK_ID = 7_405_112_019
 
@@ -131,9 +131,32 @@ counters = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
 )
 
+# The GitHub write budget (bot/store/write_budget.py), one per identity: an App
+# installation (`installation:<id>`) or a token (`token:<hash>`; never the token itself).
+# Added in version 2.
+github_identities = sa.Table(
+    "github_identities",
+    metadata,
+    sa.Column("identity", sa.String(100), primary_key=True),
+    sa.Column("last_slot", sa.Float, nullable=True),
+    sa.Column("paused_until", sa.Float, nullable=False, server_default="0"),
+)
+
+# One row per reserved write slot, kept for an hour (the longest window).
+github_writes = sa.Table(
+    "github_writes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("identity", sa.String(100), nullable=False),
+    sa.Column("slot", sa.Float, nullable=False),
+    sa.Index("ix_github_writes_identity_slot", "identity", "slot"),
+)
+
 # version -> step that brings a database from version-1 to version. Steps must be
 # idempotent; tables new in a version are created by `create_all` before they run.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
+    2: lambda conn: None,  # github_identities, github_writes: new tables only
+}
 
 
 def migrate(conn: sa.Connection, now: float) -> int:

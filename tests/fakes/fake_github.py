@@ -54,6 +54,8 @@ PRIMARY_MESSAGE = (
     "please include the request ID {request_id}."
 )
 _JWT_PATH = re.compile(r"^/app(/.*)?$|^/repos/[^/]+/[^/]+/installation$")
+# GitHub: "content-creating" requests, counted per identity for the secondary limits.
+CONTENT_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def make_rsa_keypair() -> tuple[str, str]:
@@ -185,6 +187,7 @@ class Fault:
     reset_in: float = 3600.0
     body: Any = None
     hits: int = 0
+    matching: re.Pattern[str] | None = None  # only requests whose body this finds
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ class LoggedRequest:
     status: int
     actor: str | None  # whom the credentials belong to; never the credential itself
     delivery: str | None  # X-GitHub-Delivery header, if sent
+    at: float = 0.0  # when it was answered (the fake's clock)
 
 
 @dataclass(frozen=True)
@@ -220,8 +224,17 @@ class FakeGitHub:
         app_slug: str = "devin-bridge",
         token_lifetime: float = 3600.0,
         rate_limit: int = 5000,
+        secondary_per_minute: int | None = None,
+        secondary_per_hour: int | None = None,
+        secondary_retry_after: float | None = 60.0,
     ) -> None:
         self.lock = threading.RLock()
+        # Secondary limits on content writes per identity (None: counted, not enforced).
+        self.secondary_per_minute = secondary_per_minute
+        self.secondary_per_hour = secondary_per_hour
+        self.secondary_retry_after = secondary_retry_after
+        self.content_writes: dict[str, list[float]] = {}  # identity -> accepted write times
+        self.secondary_limited: dict[str, int] = {}  # identity -> 403s answered
         self.clock = clock
         self.web_url = web_url.rstrip("/")
         self.default_login = default_login
@@ -489,13 +502,15 @@ class FakeGitHub:
         rate_limit: str | None = None,
         reset_in: float = 3600.0,
         body: Any = None,
+        matching: str | None = None,
     ) -> Fault:
         """Answer requests whose method and path (regex, searched) match with `status`.
 
         rate_limit="secondary": 403 with GitHub's secondary-limit message (add retry_after
         to send Retry-After); "primary": 403 with x-ratelimit-remaining 0 and a reset
         `reset_in` seconds ahead. status 429 alone is a plain 429. `delay` sleeps first
-        (with status None the request then proceeds normally).
+        (with status None the request then proceeds normally). `matching`: a regex the
+        request body must contain (e.g. a comment edit that shows "finished").
         """
         if rate_limit and status is None:
             status = 403
@@ -509,6 +524,7 @@ class FakeGitHub:
             rate_limit=rate_limit,
             reset_in=reset_in,
             body=body,
+            matching=re.compile(matching) if matching else None,
         )
         with self.lock:
             self.faults.append(fault)
@@ -529,9 +545,55 @@ class FakeGitHub:
             if reset_in is not None:
                 self.rate_reset = self.clock() + reset_in
 
+    def set_secondary_limits(
+        self,
+        per_minute: int | None = None,
+        per_hour: int | None = None,
+        retry_after: float | None = 60.0,
+    ) -> None:
+        """Answer content writes (POST/PATCH/PUT/DELETE) above `per_minute` in any 60 s
+        or `per_hour` in any hour of one identity with GitHub's secondary-limit 403
+        (Retry-After `retry_after`, or none when None). None: no limit."""
+        with self.lock:
+            self.secondary_per_minute = per_minute
+            self.secondary_per_hour = per_hour
+            self.secondary_retry_after = retry_after
+
+    def admit_content_write(self, identity: str) -> bool:
+        """Count one content write of `identity` now; False when a limit refuses it."""
+        with self.lock:
+            now = self.clock()
+            times = self.content_writes.setdefault(identity, [])
+            for window, limit in (
+                (60.0, self.secondary_per_minute),
+                (3600.0, self.secondary_per_hour),
+            ):
+                if limit is not None and sum(1 for t in times if t > now - window) >= limit:
+                    self.secondary_limited[identity] = self.secondary_limited.get(identity, 0) + 1
+                    return False
+            times.append(now)
+            return True
+
+    def write_stats(self) -> dict[str, Any]:
+        """Per identity: content writes accepted, the most in any 60 s and in any hour,
+        and secondary-limit 403s answered."""
+        with self.lock:
+            identities = sorted(set(self.content_writes) | set(self.secondary_limited))
+            return {
+                ident: {
+                    "writes": len(self.content_writes.get(ident, [])),
+                    "max_per_minute": _most_within(self.content_writes.get(ident, []), 60.0),
+                    "max_per_hour": _most_within(self.content_writes.get(ident, []), 3600.0),
+                    "secondary_limited": self.secondary_limited.get(ident, 0),
+                }
+                for ident in identities
+            }
+
     def reset(self) -> None:
         """Forget repositories, comments, faults and the log (tokens and App stay)."""
         with self.lock:
+            self.content_writes.clear()
+            self.secondary_limited.clear()
             self.repos.clear()
             self.issues.clear()
             self.comments.clear()
@@ -977,6 +1039,22 @@ class FakeGitHub:
         }
 
 
+def _most_within(times: list[float], window: float) -> int:
+    """The largest number of `times` (ascending) inside any half-open window."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def _write_identity(ident: Identity) -> str:
+    if ident.kind == "installation":
+        return f"installation:{ident.installation_id}"
+    return f"{ident.kind}:{ident.login}"
+
+
 def _timestamp(value: float | str | None, default: float) -> float:
     if value is None:
         return default
@@ -1075,7 +1153,7 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
             return None
         ident, problem = fake.identify(request.headers.get("Authorization"))
         g.identity = ident  # for the log; cleared below when it may not call this path
-        fault = _take_fault(fake, request.method, request.path)
+        fault = _take_fault(fake, request.method, request.path, request.get_data(as_text=True))
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.status is not None:
@@ -1093,6 +1171,21 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
                 )
             return _error(401, "Bad credentials")
         g.identity = ident
+        if request.method in CONTENT_WRITES and not fake.admit_content_write(
+            _write_identity(ident)
+        ):
+            headers = {}
+            if fake.secondary_retry_after is not None:
+                headers["Retry-After"] = str(int(fake.secondary_retry_after))
+            return _json(
+                {
+                    "message": SECONDARY_MESSAGE.format(request_id=g.request_id),
+                    "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api"
+                    "#about-secondary-rate-limits",
+                },
+                403,
+                headers,
+            )
         if request.path == "/rate_limit":
             return None
         with fake.lock:
@@ -1151,6 +1244,7 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
             status=response.status_code,
             actor=ident.login if ident is not None else None,
             delivery=request.headers.get("X-GitHub-Delivery"),
+            at=fake.clock(),
         )
         with fake.lock:
             fake.log.append(entry)
@@ -1165,10 +1259,12 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
         return _not_found()
 
 
-def _take_fault(fake: FakeGitHub, method: str, path: str) -> Fault | None:
+def _take_fault(fake: FakeGitHub, method: str, path: str, body: str = "") -> Fault | None:
     with fake.lock:
         for fault in fake.faults:
             if fault.method not in ("*", method.upper()) or not fault.path.search(path):
+                continue
+            if fault.matching is not None and not fault.matching.search(body):
                 continue
             if fault.times is not None and fault.hits >= fault.times:
                 continue
@@ -1646,6 +1742,7 @@ _SEEDERS: dict[str, str] = {
     "files": "add_file",
     "faults": "add_fault",
     "rate_limit": "set_rate_limit",
+    "secondary_limits": "set_secondary_limits",
 }
 
 
@@ -1653,8 +1750,9 @@ def _register_admin(app: Flask, fake: FakeGitHub) -> None:
     """POST /_fake/<kind> with the seeding method's keyword arguments as JSON.
 
     kinds: users, tokens, app, installations, repos, issues, pulls, comments,
-    review_comments, collaborators (full_name, login, role), files, faults, rate_limit.
-    Also: POST /_fake/reset, DELETE /_fake/faults, GET|DELETE /_fake/requests,
+    review_comments, collaborators (full_name, login, role), files, faults, rate_limit,
+    secondary_limits (per_minute, per_hour, retry_after). Also: GET /_fake/write_stats,
+    POST /_fake/reset, DELETE /_fake/faults, GET|DELETE /_fake/requests,
     GET /_fake/comments?repo=&number=, GET /_fake/comments/<id>/history,
     GET /_fake/comments/<id>/reactions[?review=1].
     """
@@ -1678,6 +1776,10 @@ def _register_admin(app: Flask, fake: FakeGitHub) -> None:
         if result is not None and hasattr(result, "__dataclass_fields__"):
             summary = {k: v for k, v in asdict(result).items() if _jsonable(v)}
         return _json(summary, 201)
+
+    @app.get("/_fake/write_stats")
+    def write_stats() -> Response:
+        return _json(fake.write_stats())
 
     @app.delete("/_fake/faults")
     def clear_faults() -> Response:

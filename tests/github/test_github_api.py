@@ -319,7 +319,14 @@ def test_secondary_rate_limit_with_retry_after(env: Env) -> None:
         env.client.issue(REPO, 7)
     assert caught.value.retry_after == 30 and caught.value.status == 403
     assert TOKEN not in str(caught.value)
-    assert env.client.issue(REPO, 7).number == 7  # the fault fired once
+    # The identity is paused: the next call is held back without reaching GitHub.
+    with pytest.raises(GitHubRateLimited) as held:
+        env.client.issue(REPO, 7)
+    assert 25 <= held.value.retry_after <= 30
+    assert len(env.fake.requests("GET", r"/issues/7$")) == 1
+    other = GitHubClient.from_token(TOKEN, base_url=env.server.url, seconds_between_writes=0)
+    assert other.issue(REPO, 7).number == 7  # the fault fired once (own budget: not paused)
+    other.close()
 
 
 def test_secondary_rate_limit_without_retry_after_waits_a_minute(env: Env) -> None:

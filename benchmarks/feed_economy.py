@@ -133,6 +133,9 @@ def simulate(
             poll_interval=INTERVAL,
             bot_login=stack.bot_login,
             github_write_spacing=0.0,
+            # Devin's side is measured here; the write budget has its own benchmark.
+            github_writes_per_minute=10**6,
+            github_writes_per_hour=10**7,
             deployment="bench",
         )
         factory = DepsFactory(settings)

@@ -95,6 +95,10 @@ def run_once(cfg: ScaleConfig) -> Outcome:
             "DEVIN_BRIDGE_POLL_INTERVAL": f"{cfg.interval:g}",
             "DEVIN_BRIDGE_DEPLOYMENT": DEPLOYMENT,
             "DEVIN_BRIDGE_GITHUB_WRITE_SPACING": "0",
+            # One token here, but a fleet this size is spread over many installations:
+            # the write budget per identity has its own benchmark.
+            "DEVIN_BRIDGE_GITHUB_WRITES_PER_MINUTE": "1000000",
+            "DEVIN_BRIDGE_GITHUB_WRITES_PER_HOUR": "10000000",
         }
         command = list(cfg.worker_command) or [PYTHON, "-m", "bot", "worker"]
         worker = procs.start("worker", command, env=env)

@@ -712,6 +712,8 @@ def test_refresh_updates_comments_of_changed_sessions_only(world: tuple[Stack, P
     stack.github.add_issue(REPO, 31)
     moving = session_started_in_process(stack, 30, "/devin keep going", "long")
     quiet = session_started_in_process(stack, 31, "/devin wait here", "long")
+    for session_id in (moving, quiet):  # past the scenario's only step: nothing moves now
+        stack.emulator.get_session(session_id)
     quiet_comment = the_status_comment(stack, 31, quiet)
     with stack.github.lock:  # written well after the quiet session last changed
         stack.github.comments[quiet_comment["id"]].updated_at += 30

@@ -50,6 +50,7 @@ def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.cli import demo as cli_demo
     from bot.cli import resources as cli_resources
     from bot.cli import schedules as cli_schedules
     from bot.cli import sessions as cli_sessions
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_resources.add_parsers(sub, common)
     cli_schedules.add_parser(sub, common)
     _add_service_commands(sub, common)
+    cli_demo.add_parser(sub)
     return parser
 
 

@@ -51,6 +51,7 @@ def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli import demo as cli_demo
+    from bot.cli import doctor as cli_doctor
     from bot.cli import resources as cli_resources
     from bot.cli import schedules as cli_schedules
     from bot.cli import sessions as cli_sessions
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_schedules.add_parser(sub, common)
     _add_service_commands(sub, common)
     cli_demo.add_parser(sub)
+    cli_doctor.add_parser(sub)
     return parser
 
 
@@ -87,9 +89,15 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument(
+        "--no-check", action="store_true", help="start without checking the credentials online"
+    )
     serve.set_defaults(run=_service("serve"))
     worker = sub.add_parser("worker", help="run the background worker")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker.add_argument(
+        "--no-check", action="store_true", help="start without checking the credentials online"
+    )
     worker.set_defaults(run=_service("worker"))
     refresh = sub.add_parser("refresh", help="update the status comment of every live session")
     refresh.set_defaults(run=_service("refresh"))

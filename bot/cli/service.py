@@ -31,6 +31,9 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings("serve", need_webhook_secret=True)
     if settings is None:
         return EXIT_USAGE
+    refused = _startup_checks("serve", settings, args, webhook_secret=True)
+    if refused:
+        return refused
     from bot.service import logs as service_logging
 
     service_logging.configure(settings.secrets())
@@ -61,6 +64,9 @@ def worker(args: argparse.Namespace) -> int:
     settings = _settings("worker", need_webhook_secret=False)
     if settings is None:
         return EXIT_USAGE
+    refused = _startup_checks("worker", settings, args, webhook_secret=False)
+    if refused:
+        return refused
     from bot.service import logs as service_logging
 
     service_logging.configure(settings.secrets())
@@ -178,10 +184,22 @@ def _settings(command: str, *, need_webhook_secret: bool) -> Settings | None:
     if missing:
         err(
             f"devin-bridge {command} cannot start: set {', '.join(missing)} "
-            "(see DESIGN.md §2.1 for every variable)"
+            "(.env.example lists every variable; devin-bridge doctor checks them)"
         )
         return None
     return settings
+
+
+def _startup_checks(
+    command: str, settings: Settings, args: argparse.Namespace, *, webhook_secret: bool
+) -> int:
+    """The checks of `devin-bridge doctor` against the live APIs (0: go on); with
+    --no-check only what needs no network (the App key must still parse)."""
+    from bot.cli.doctor import local_checks, startup_checks
+
+    if getattr(args, "no_check", False):
+        return local_checks(command, settings)
+    return startup_checks(command, settings, webhook_secret=webhook_secret)
 
 
 def _prepare_store(settings: Settings) -> bool:

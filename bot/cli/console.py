@@ -50,6 +50,7 @@ def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.cli import app_create as cli_app
     from bot.cli import demo as cli_demo
     from bot.cli import doctor as cli_doctor
     from bot.cli import resources as cli_resources
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_commands(sub, common)
     cli_demo.add_parser(sub)
     cli_doctor.add_parser(sub)
+    cli_app.add_parser(sub)
     return parser
 
 

@@ -22,9 +22,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.cli.envfile import load_env_file
     from bot.service.checks import exit_code, run_checks
     from bot.service.settings import Settings, SettingsError
 
+    load_env_file()
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:

@@ -173,6 +173,9 @@ def refresh(args: argparse.Namespace) -> int:
 
 
 def _settings(command: str, *, need_webhook_secret: bool) -> Settings | None:
+    from bot.cli.envfile import load_env_file
+
+    load_env_file()
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:

@@ -1674,7 +1674,9 @@ def _register_manifest_flow(app: Flask, fake: FakeGitHub) -> None:
             return Response("Invalid GitHub App configuration", status=422)
         redirect = manifest.get("redirect_url")
         hook = manifest.get("hook_attributes") or {}
-        if not isinstance(redirect, str) or (hook.get("active", True) and not hook.get("url")):
+        if not isinstance(redirect, str) or (
+            hook and hook.get("active", True) and not hook.get("url")
+        ):
             return Response("Invalid GitHub App configuration", status=422)
         code = secrets.token_hex(10)
         with fake.lock:
@@ -1692,6 +1694,7 @@ def _register_manifest_flow(app: Flask, fake: FakeGitHub) -> None:
             if found is None or fake.clock() - found[1] > MANIFEST_CODE_TTL:
                 return _error(404, "Not Found", "/apps/apps#create-a-github-app-from-a-manifest")
             manifest = found[0]
+            hook_set = bool(manifest.get("hook_attributes"))
             private, public = make_rsa_keypair()
             app_id = fake._next_id("app", 900_000)
             name = str(manifest.get("name") or f"app-{app_id}")
@@ -1712,7 +1715,8 @@ def _register_manifest_flow(app: Flask, fake: FakeGitHub) -> None:
                 "events": manifest.get("default_events") or [],
                 "client_id": f"Iv23li{secrets.token_hex(7)}",
                 "client_secret": secrets.token_hex(20),
-                "webhook_secret": secrets.token_hex(20),
+                # No webhook, no secret (as GitHub answers).
+                "webhook_secret": secrets.token_hex(20) if hook_set else None,
                 "pem": private,
             }
             fake.apps_created.append({**body, "manifest": manifest})

@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     app = flow.result
     out(f"Created the GitHub App {app.name} (id {app.id}) for {app.owner or 'you'}.")
-    out(f"Wrote {flow.env_path} (mode 600) and its private key beside it.")
+    out(f"Wrote {flow.env_path} and the private key in secrets/ beside it (mode 600).")
     if not app.webhook_secret:
         out("No webhook URL yet: set it and the GITHUB_WEBHOOK_SECRET from .env in the App.")
     out(f"Install it on your repositories: {app.install_url}")
@@ -182,11 +182,17 @@ def write_env(env_path: Path, app: Any, api_url: str) -> None:
     """The private key and `.env` (both mode 600); other lines of an existing .env stay."""
     from bot.github.auth import DEFAULT_API_URL
 
-    key_path = env_path.parent / f"{app.slug}.private-key.pem"
-    _write_private(key_path, app.pem if app.pem.endswith("\n") else app.pem + "\n")
+    # In secrets/ beside .env, named relative to it: the same line works for `serve`
+    # started in that folder and in the compose services (./secrets is mounted there).
+    key_dir = env_path.parent / "secrets"
+    key_dir.mkdir(mode=0o700, exist_ok=True)
+    key_name = f"secrets/{app.slug}.private-key.pem"
+    _write_private(
+        env_path.parent / key_name, app.pem if app.pem.endswith("\n") else app.pem + "\n"
+    )
     values = {
         "GITHUB_APP_ID": str(app.id),
-        "GITHUB_APP_PRIVATE_KEY_PATH": str(key_path),
+        "GITHUB_APP_PRIVATE_KEY_PATH": key_name,
         # Without a webhook GitHub sends no secret: make one to enter in the App later.
         "GITHUB_WEBHOOK_SECRET": app.webhook_secret or secrets.token_hex(32),
         "DEVIN_BRIDGE_BOT_LOGIN": app.bot_login,

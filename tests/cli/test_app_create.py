@@ -85,7 +85,8 @@ def test_app_create_writes_a_working_env_and_serve_answers_as_the_app(tmp_path: 
         assert values["GITHUB_APP_ID"] == str(created["id"])
         assert values["GITHUB_WEBHOOK_SECRET"] == created["webhook_secret"]
         assert values["GITHUB_API_URL"] == stack.github_url
-        key = Path(values["GITHUB_APP_PRIVATE_KEY_PATH"])
+        assert values["GITHUB_APP_PRIVATE_KEY_PATH"].startswith("secrets/")  # relative: compose
+        key = tmp_path / values["GITHUB_APP_PRIVATE_KEY_PATH"]
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         assert key.read_text().strip() == created["pem"].strip()
         assert created["pem"] not in out + errors

@@ -16,11 +16,12 @@ import json
 import os
 import secrets
 import threading
-import webbrowser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from http.server import BaseHTTPRequestHandler
 
 from bot.cli.output import EXIT_ERROR, EXIT_USAGE, err, out
 
@@ -111,6 +112,8 @@ def _port_of(server: Any) -> int:
 
 
 def _handler(flow: _Flow) -> type[BaseHTTPRequestHandler]:
+    from http.server import BaseHTTPRequestHandler
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
@@ -137,6 +140,9 @@ def _handler(flow: _Flow) -> type[BaseHTTPRequestHandler]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import webbrowser
+    from http.server import ThreadingHTTPServer
+
     from bot.github.manifest import build_manifest, urls_from_env
 
     web, api = urls_from_env(os.environ.get("GITHUB_URL", ""), os.environ.get("GITHUB_API_URL", ""))

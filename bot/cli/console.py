@@ -102,6 +102,7 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     worker.set_defaults(run=_service("worker"))
     refresh = sub.add_parser("refresh", help="update the status comment of every live session")
+    refresh.add_argument("--json", action="store_true", help="machine output")
     refresh.set_defaults(run=_service("refresh"))
 
     apply = sub.add_parser(

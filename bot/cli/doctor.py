@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     doctor = sub.add_parser(
         "doctor", help="check the configuration and every credential against the live APIs"
     )
+    doctor.add_argument("--json", action="store_true", help="machine output")
     doctor.set_defaults(run=run)
 
 
@@ -33,10 +34,16 @@ def run(args: argparse.Namespace) -> int:
         err(f"devin-bridge doctor: {exc}")
         return EXIT_USAGE
     checks = run_checks(settings, store_probe=probe_store, redis_probe=probe_redis)
+    code = exit_code(checks)
+    if getattr(args, "json", False):
+        from bot.cli.output import print_json
+
+        rows = [{"check": c.name, "outcome": c.outcome, "detail": c.detail} for c in checks]
+        print_json({"exit_code": code, "checks": rows})
+        return code
     width = max(len(c.name) for c in checks)
     for check in checks:
         out(f"{MARK[check.outcome]}  {check.name.ljust(width)}  {check.detail}")
-    code = exit_code(checks)
     failed = sum(1 for c in checks if c.failed)
     out("all checks passed" if code == 0 else f"{failed} of {len(checks)} checks failed")
     return code
@@ -88,8 +95,8 @@ def probe_store(url: str) -> str | None:
         if not path or path == ":memory:":
             return None
         folder = Path(path).expanduser().resolve().parent
-        if not folder.is_dir():
-            return f"the folder {folder} does not exist"
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent  # created at the first start
         if not os.access(folder, os.W_OK):
             return f"the folder {folder} is not writable"
         return None

@@ -159,6 +159,20 @@ def refresh(args: argparse.Namespace) -> int:
     runtime.metrics.flush(runtime.store)
     edited = sum(1 for r in reports if r.edited)
     failed = [r for r in reports if r.result in ("error", "unavailable", "rate_limited", "fenced")]
+    if getattr(args, "json", False):
+        from bot.cli.output import print_json
+
+        print_json(
+            {
+                "refreshed": len(reports),
+                "edited": edited,
+                "sessions": [
+                    {"session_id": r.session_id, "result": r.result, "edited": r.edited}
+                    for r in reports
+                ],
+            }
+        )
+        return EXIT_ERROR if failed else 0
     print(
         f"refreshed {len(reports)} live sessions: {edited} status comments edited, "
         f"{len(failed)} not refreshed",

@@ -83,3 +83,15 @@ def test_terminal_rendering_of_a_status_comment() -> None:
     assert "    # Summary" in text
     assert "\n\n\n" not in text
     assert "\x1b[1mDevin finished\x1b[0m" in render(body, color=True)
+
+
+def test_the_readme_quick_start_is_the_demo_then_the_tests() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    start = readme.index("## Quick start")
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme[start : readme.index("## Contents")], re.S)
+    assert blocks[:2] == [
+        "pip install '.[service]' && devin-bridge demo",
+        "pip install -e '.[dev]' && python -m pytest",
+    ]
+    assert "pip install --quiet -e '.[dev]' && python -m pytest" in (root / ".ci/run").read_text()

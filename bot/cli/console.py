@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from bot.devin.client import DevinClient
 
 LATER = {"apply": "devin-bridge apply", "handoff": "devin-bridge handoff"}
+# Installed with the `service` extra only (the Action's image has none of them).
+SERVICE_MODULES = ("flask", "werkzeug", "gunicorn", "sqlalchemy", "dotenv")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -130,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in SERVICE_MODULES:
+            return _report(exc, secrets)
+        err(
+            f"devin-bridge {args.command} needs the service extra ({exc.name} is missing): "
+            "pip install 'devin-bridge[service]'"
+        )
+        return EXIT_USAGE
     except BrokenPipeError:  # e.g. `devin-bridge sessions list | head -1`
         _silence_stdout()
         return EXIT_ERROR

@@ -92,3 +92,23 @@ def test_api_url_without_version_is_named(cli: Cli) -> None:  # noqa: F811
     line = one_line_error(proc)
     assert "has no API version" in line and f"{cli.base}/v3" in line
     assert "org" not in line.split("use")[0]
+
+
+def test_service_commands_name_the_missing_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['flask'] = None  # as in the Action's image: no service extra\n"
+        "from bot.cli.console import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    for command in ("demo", "emulator"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, command],
+            env=base_env({"HOME": str(tmp_path)}), cwd=tmp_path,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert one_line_error(done) == (
+            f"devin-bridge {command} needs the service extra (flask is missing): "
+            "pip install 'devin-bridge[service]'"
+        )

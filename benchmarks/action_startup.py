@@ -1,13 +1,19 @@
 """How fast the Action starts, and how much it installs.
 
+By default the Action is installed as its image installs it: a fresh virtualenv with
+``pip install .`` (no extras, not editable) and ``entrypoint.py`` run from a folder of its
+own, like /app in the image. ``--dev-venv`` uses this interpreter and its editable
+install instead (quicker, but the editable finder adds to every start).
+
 1. Start-up: process start of ``python entrypoint.py`` → its first API request, against
    the Devin emulator and the GitHub fake on loopback (the arrival time of every request
-   is recorded by a WSGI wrapper). Median of N runs, next to a bare ``python -c pass``.
-2. Installed size of the runtime dependencies: the requirement closure of
-   ``devin-bridge`` without extras (what the Dockerfile installs), measured from the
-   installed distributions' files via importlib.metadata.
+   is recorded by a WSGI wrapper). Median of N runs, next to a bare ``python -c pass`` of
+   the same interpreter (the baseline), with the ratio. Target: under 0.3 s.
+2. Installed size of the runtime: every file the fresh install put into site-packages
+   (pip and setuptools aside, bytecode caches aside); with ``--dev-venv`` the requirement
+   closure of ``devin-bridge`` without extras. Target: under 40 MB.
 
-    .venv/bin/python benchmarks/action_startup.py [--runs 15]
+    .venv/bin/python benchmarks/action_startup.py [--runs 15] [--dev-venv]
 
 The Docker image build and the container start come on top on a real runner (see
 DESIGN/github-platform §5.4); they cannot be measured without a Docker daemon.
@@ -82,7 +88,48 @@ def _env(devin_url: str, github_url: str, workdir: Path) -> dict[str, str]:
     }
 
 
-def measure_startup(runs: int) -> dict[str, float]:
+STARTUP_TARGET_S = 0.3
+SIZE_TARGET_MB = 40.0
+NOT_RUNTIME = ("pip", "setuptools", "_distutils_hack", "distutils-precedence.pth", "pkg_resources")
+
+
+def build_action_venv(folder: Path) -> tuple[str, Path, Path]:
+    """A fresh venv with the Action's install; (python, site-packages, entry folder)."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
+    python = str(folder / "venv" / "bin" / "python")
+    src = folder / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        (src / name).write_bytes((ROOT / name).read_bytes())
+    subprocess.run(["cp", "-r", str(ROOT / "bot"), str(src / "bot")], check=True)
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-cache-dir", str(src)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    entry = folder / "app"
+    entry.mkdir()
+    (entry / "entrypoint.py").write_bytes((ROOT / "entrypoint.py").read_bytes())
+    site = next((folder / "venv" / "lib").glob("python3*/site-packages"))
+    return python, site, entry
+
+
+def site_packages_bytes(site: Path) -> list[tuple[str, int]]:
+    """Installed bytes per top-level entry of site-packages (no bytecode caches)."""
+    sizes: dict[str, int] = {}
+    for path in site.rglob("*"):
+        rel = path.relative_to(site)
+        top = rel.parts[0]
+        if path.is_file() and "__pycache__" not in rel.parts and not top.startswith(NOT_RUNTIME):
+            key = re.sub(r"-[^-]+\.dist-info$", "", top)
+            sizes[key] = sizes.get(key, 0) + path.stat().st_size
+    return sorted(sizes.items(), key=lambda kv: -kv[1])
+
+
+def measure_startup(
+    runs: int, python: str = sys.executable, entry: Path = ROOT
+) -> dict[str, float]:
     from bot.emulator import EmulatorConfig, create_emulator_app
     from tests.fakes.fake_github import create_fake_github
     from tests.support.servers import ServerThread
@@ -101,7 +148,7 @@ def measure_startup(runs: int) -> dict[str, float]:
             for i in range(runs + 1):
                 t0 = time.time()
                 proc = subprocess.run(
-                    [sys.executable, "entrypoint.py"], cwd=ROOT, env=env, capture_output=True
+                    [python, "entrypoint.py"], cwd=entry, env=env, capture_output=True
                 )
                 done = time.time()
                 if proc.returncode != 0:
@@ -112,7 +159,7 @@ def measure_startup(runs: int) -> dict[str, float]:
                 first.append(min(arrivals) - t0)
                 total.append(done - t0)
                 t0 = time.time()
-                subprocess.run([sys.executable, "-c", "pass"], check=True)
+                subprocess.run([python, "-c", "pass"], check=True)
                 bare.append(time.time() - t0)
     finally:
         emu_srv.stop()
@@ -184,23 +231,45 @@ def measure_size() -> list[tuple[str, str, int]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--dev-venv", action="store_true", help="this venv (editable install)")
+    parser.add_argument("--json", action="store_true", help="also print one RESULT {...} line")
     args = parser.parse_args()
 
-    figures = measure_startup(max(1, args.runs))
-    print(f"Action start-up, median of {args.runs} runs (after one warm-up):")
-    print(f"  process start → first API request   {figures['first_request_s'] * 1000:7.0f} ms")
+    with tempfile.TemporaryDirectory(prefix="action-startup-") as tmp:
+        if args.dev_venv:
+            python, entry, site = sys.executable, ROOT, None
+            where = "this virtualenv (editable install)"
+        else:
+            python, site, entry = build_action_venv(Path(tmp))
+            where = "a fresh virtualenv with `pip install .` (as the image installs it)"
+        figures = measure_startup(max(1, args.runs), python, entry)
+        if site is not None:
+            rows = [(name, "", size) for name, size in site_packages_bytes(site)]
+        else:
+            rows = measure_size()
+    first, bare = figures["first_request_s"], figures["bare_python_s"]
+    print(f"Action start-up from {where}, median of {args.runs} runs (after one warm-up):")
+    print(f"  process start → first API request   {first * 1000:7.0f} ms")
     print(
         f"    (fastest run                        {figures['first_request_min_s'] * 1000:7.0f} ms)"
     )
     print(f"  whole run (prompt, wait: false)      {figures['whole_run_s'] * 1000:7.0f} ms")
-    print(f"  bare `python -c pass`                {figures['bare_python_s'] * 1000:7.0f} ms")
+    print(f"  baseline `python -c pass`            {bare * 1000:7.0f} ms")
+    print(f"  ratio first request / baseline       {first / bare:7.1f} x")
 
-    rows = measure_size()
     total = sum(size for _, _, size in rows)
-    print("\nRuntime dependency closure (no extras), installed size without bytecode caches:")
+    print("\nInstalled runtime (no extras), without bytecode caches:")
     for name, version, size in sorted(rows, key=lambda r: -r[2]):
-        print(f"  {name:<24} {version:<12} {size / 1e6:7.2f} MB")
-    print(f"  {'total':<24} {len(rows):<3} packages  {total / 1e6:7.2f} MB")
+        print(f"  {name:<26} {version:<12} {size / 1e6:7.2f} MB")
+    print(f"  {'total':<26} {len(rows):<3} entries   {total / 1e6:7.2f} MB")
+    print("\ntargets:")
+    met = first < STARTUP_TARGET_S
+    print(f"  start → first request < {STARTUP_TARGET_S:.1f} s   {'met' if met else 'MISSED'}")
+    size_met = total / 1e6 < SIZE_TARGET_MB
+    print(f"  installed runtime < {SIZE_TARGET_MB:.0f} MB      {'met' if size_met else 'MISSED'}")
+    if args.json:
+        result = {**figures, "installed_mb": total / 1e6, "ratio": first / bare}
+        print("RESULT " + json.dumps(result))
     return 0
 
 

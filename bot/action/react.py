@@ -12,7 +12,7 @@ from bot.action.event import ActionEvent
 from bot.action.inputs import ActionInputs
 from bot.action.outputs import explain, output_state, session_outputs
 from bot.action.report import Report, blank_outputs, error_summary
-from bot.action.wait import Clock, Waited, wait_for
+from bot.action.wait import Clock, Progress, Waited, wait_for
 from bot.action.workflow_commands import WorkflowCommands
 from bot.core import comments
 from bot.core.devin_models import STATE_STILL_RUNNING, Attachment, Session
@@ -67,9 +67,15 @@ def react(
     waited: Waited | None = None
     if inputs.wait and outcome.track is not None and outcome.action in ("created", "followed_up"):
         commands.info(f"Waiting up to {inputs.timeout_minutes:g} min for the session to settle")
-        waited = wait_for(
-            outcome.track, deps, inputs, clock, followed_up=outcome.action == "followed_up"
-        )
+        with commands.group(f"Devin session {session.session_id}: progress"):
+            waited = wait_for(
+                outcome.track,
+                deps,
+                inputs,
+                clock,
+                followed_up=outcome.action == "followed_up",
+                progress=Progress(commands.info, clock),
+            )
         session = waited.session or session
     track = waited.track if waited else outcome.track
     stopped = outcome.action == "stopped" or bool(track and track.stopped)

@@ -21,6 +21,8 @@ from bot.github.errors import GitHubError
 
 # Right after a follow-up the session may still show its previous, settled state.
 FOLLOW_UP_GRACE_POLLS = 6
+# While nothing changes, say so this often (the log must not look stuck).
+HEARTBEAT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,42 @@ class Waited:
     error: str | None = None
 
 
+class Progress:
+    """The wait in the job log: one line per state change, and a heartbeat every few
+    minutes while none comes (state, time waited, ACUs, link)."""
+
+    def __init__(
+        self, write: Callable[[str], None], clock: Clock, heartbeat_s: float = HEARTBEAT_S
+    ) -> None:
+        self._write = write
+        self._clock = clock
+        self._heartbeat_s = heartbeat_s
+        self._started = clock.monotonic()
+        self._last_line = self._started
+        self._last_state: str | None = None
+
+    def seen(self, session: Session) -> None:
+        now = self._clock.monotonic()
+        state = session.state()
+        detail = "/".join(v for v in (session.status, session.status_detail) if v)
+        if state != self._last_state:
+            prefix = state
+        elif now - self._last_line >= self._heartbeat_s:
+            prefix = f"still {state}"
+        else:
+            return
+        self._last_state, self._last_line = state, now
+        self._write(
+            f"{prefix} ({detail}) · {_elapsed(now - self._started)} · "
+            f"{session.acus_consumed:g} ACUs · {session.url}"
+        )
+
+
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d} waited"
+
+
 def wait_for(
     track: TrackState,
     deps: Deps,
@@ -45,6 +83,7 @@ def wait_for(
     clock: Clock,
     *,
     followed_up: bool = False,
+    progress: Progress | None = None,
 ) -> Waited:
     """Tick until the session settles or ``timeout-minutes`` pass. The tick after the
     deadline (or a cancellation) finalises the comment as still running."""
@@ -72,6 +111,8 @@ def wait_for(
         failures = 0
         polls += 1
         track, session = result.state, result.session
+        if progress is not None:
+            progress.seen(session)
         if result.write_retry_in is not None and not timed_out:
             # The comment does not show this state yet (write budget, GitHub 5xx): the
             # run ends only once it does, or at the deadline.

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from bot.devin.client import DevinClient
 
 LATER = {"apply": "devin-bridge apply", "handoff": "devin-bridge handoff"}
+# Installed with the `service` extra only (the Action's image has none of them).
+SERVICE_MODULES = ("flask", "werkzeug", "gunicorn", "sqlalchemy", "dotenv")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -50,6 +52,9 @@ def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.cli import app_create as cli_app
+    from bot.cli import demo as cli_demo
+    from bot.cli import doctor as cli_doctor
     from bot.cli import resources as cli_resources
     from bot.cli import schedules as cli_schedules
     from bot.cli import sessions as cli_sessions
@@ -69,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_resources.add_parsers(sub, common)
     cli_schedules.add_parser(sub, common)
     _add_service_commands(sub, common)
+    cli_demo.add_parser(sub)
+    cli_doctor.add_parser(sub)
+    cli_app.add_parser(sub)
     return parser
 
 
@@ -85,6 +93,9 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument(
+        "--no-check", action="store_true", help="start without checking the credentials online"
+    )
     serve.set_defaults(run=_service("serve"))
     worker = sub.add_parser("worker", help="run the background worker")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -96,8 +107,12 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="jobs and ticks run at once: threads of this worker, also with RQ "
         "(default: DEVIN_BRIDGE_WORKER_CONCURRENCY, else 8)",
     )
+    worker.add_argument(
+        "--no-check", action="store_true", help="start without checking the credentials online"
+    )
     worker.set_defaults(run=_service("worker"))
     refresh = sub.add_parser("refresh", help="update the status comment of every live session")
+    refresh.add_argument("--json", action="store_true", help="machine output")
     refresh.set_defaults(run=_service("refresh"))
 
     apply = sub.add_parser(
@@ -125,6 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in SERVICE_MODULES:
+            return _report(exc, secrets)
+        err(
+            f"devin-bridge {args.command} needs the service extra ({exc.name} is missing): "
+            "pip install 'devin-bridge[service]'"
+        )
+        return EXIT_USAGE
     except BrokenPipeError:  # e.g. `devin-bridge sessions list | head -1`
         _silence_stdout()
         return EXIT_ERROR

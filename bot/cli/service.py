@@ -35,6 +35,9 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings("serve", need_webhook_secret=True)
     if settings is None:
         return EXIT_USAGE
+    refused = _startup_checks("serve", settings, args, webhook_secret=True)
+    if refused:
+        return refused
     from bot.service import logs as service_logging
 
     service_logging.configure(settings.secrets())
@@ -81,6 +84,9 @@ def worker(args: argparse.Namespace) -> int:
     settings = _settings("worker", need_webhook_secret=False)
     if settings is None:
         return EXIT_USAGE
+    refused = _startup_checks("worker", settings, args, webhook_secret=False)
+    if refused:
+        return refused
     from bot.service import logs as service_logging
 
     service_logging.configure(settings.secrets())
@@ -226,6 +232,20 @@ def refresh(args: argparse.Namespace) -> int:
     runtime.metrics.flush(runtime.store)
     edited = sum(1 for r in reports if r.edited)
     failed = [r for r in reports if r.result in ("error", "unavailable", "rate_limited", "fenced")]
+    if getattr(args, "json", False):
+        from bot.cli.output import print_json
+
+        print_json(
+            {
+                "refreshed": len(reports),
+                "edited": edited,
+                "sessions": [
+                    {"session_id": r.session_id, "result": r.result, "edited": r.edited}
+                    for r in reports
+                ],
+            }
+        )
+        return EXIT_ERROR if failed else 0
     print(
         f"refreshed {len(reports)} live sessions: {edited} status comments edited, "
         f"{len(failed)} not refreshed",
@@ -240,6 +260,9 @@ def refresh(args: argparse.Namespace) -> int:
 
 
 def _settings(command: str, *, need_webhook_secret: bool) -> Settings | None:
+    from bot.cli.envfile import load_env_file
+
+    load_env_file()
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
@@ -251,10 +274,22 @@ def _settings(command: str, *, need_webhook_secret: bool) -> Settings | None:
     if missing:
         err(
             f"devin-bridge {command} cannot start: set {', '.join(missing)} "
-            "(see DESIGN.md §2.1 for every variable)"
+            "(.env.example lists every variable; devin-bridge doctor checks them)"
         )
         return None
     return settings
+
+
+def _startup_checks(
+    command: str, settings: Settings, args: argparse.Namespace, *, webhook_secret: bool
+) -> int:
+    """The checks of `devin-bridge doctor` against the live APIs (0: go on); with
+    --no-check only what needs no network (the App key must still parse)."""
+    from bot.cli.doctor import local_checks, startup_checks
+
+    if getattr(args, "no_check", False):
+        return local_checks(command, settings)
+    return startup_checks(command, settings, webhook_secret=webhook_secret)
 
 
 def _prepare_store(settings: Settings) -> bool:

@@ -4,6 +4,8 @@ watch."""
 from __future__ import annotations
 
 import argparse
+import sys
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from bot.cli.output import (
@@ -43,7 +45,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = cmds.add_parser("create", parents=[common], help="start a session")
     p.add_argument("prompt", nargs="?", metavar="PROMPT")
-    p.add_argument("--prompt-file", metavar="FILE", help="read the prompt from FILE")
+    p.add_argument(
+        "--prompt-file", metavar="FILE", help="read the prompt from FILE ('-': standard input)"
+    )
     p.add_argument("--title")
     p.add_argument("--tag", action="append", default=[], help="repeatable")
     p.add_argument("--playbook", metavar="ID")
@@ -196,7 +200,12 @@ def create(args: argparse.Namespace, client: DevinClient) -> int:
 
     if args.prompt and args.prompt_file:
         raise CliUsageError("give the prompt as an argument or with --prompt-file, not both")
-    prompt = read_text(args.prompt_file, "prompt file") if args.prompt_file else args.prompt
+    if args.prompt_file == "-":
+        prompt = sys.stdin.read()
+    elif args.prompt_file:
+        prompt = read_text(args.prompt_file, "prompt file")
+    else:
+        prompt = args.prompt
     if not prompt or not prompt.strip():
         raise CliUsageError("a session needs a prompt: devin-bridge sessions create 'Fix …'")
     schema = read_json_schema(args.schema) if args.schema else None
@@ -205,7 +214,8 @@ def create(args: argparse.Namespace, client: DevinClient) -> int:
     request = SessionRequest(
         prompt=prompt,
         title=args.title,
-        tags=tuple(args.tag),
+        # Like the bridge's own sessions, so `sessions list --tag devin-bridge` finds them.
+        tags=tuple(dict.fromkeys(["devin-bridge", *args.tag])),
         playbook_id=args.playbook,
         knowledge_ids=tuple(args.knowledge) if args.knowledge else None,
         repos=tuple(args.repo) if args.repo else None,
@@ -256,6 +266,13 @@ def send(args: argparse.Namespace, client: DevinClient) -> int:
 
 
 def stop(args: argparse.Namespace, client: DevinClient) -> int:
+    from bot.core.devin_models import STOPPED_TAG
+    from bot.devin.errors import DevinValidationError
+
+    # Tagged so that `sessions show` and `list` say stopped, not finished; at the tag
+    # limit it still stops.
+    with suppress(DevinValidationError):
+        client.add_tags(args.id, [STOPPED_TAG])
     session = client.terminate_session(args.id, archive=args.archive)
     return _done(args, session, "stopped and archived" if args.archive else "stopped")
 

@@ -66,6 +66,9 @@ STATE_WAITING_FOR_INPUT = "waiting-for-input"
 STATE_WAITING_FOR_APPROVAL = "waiting-for-approval"
 STATE_FINISHED = "finished"
 STATE_STOPPED = "stopped"
+# Put on a session before the bridge or the CLI terminates it: the API shows a stopped
+# session as `exit`, like one that ended by itself.
+STOPPED_TAG = "devin-bridge:stopped"
 STATE_FAILED = "failed"
 STATE_SUSPENDED = "suspended"
 STATE_STILL_RUNNING = "still-running"
@@ -232,7 +235,8 @@ class Session:
         )
 
     def state(self, *, stopped: bool = False) -> str:
-        """The bridge's summary state (see DESIGN.md §2.4 ``state``)."""
+        """The bridge's summary state (the Action's ``state`` output)."""
+        stopped = stopped or STOPPED_TAG in self.tags
         if self.status == STATUS_ERROR:
             return STATE_FAILED
         if self.status == STATUS_EXIT:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from bot.devin.errors import (
 )
 
 DEFAULT_API_URL = "https://api.devin.ai/v3"
+# The base ends in the API version (/v3, /v3beta1); without it every path is wrong and
+# the API's 404s would blame the session or organisation id instead.
+_VERSIONED_PATH = re.compile(r"/v\d+(?:beta\d+)?$")
 
 RetryMode = Literal["idempotent", "rate_limit", "none"]
 # Observer for metrics: (method, route template, HTTP status or None, seconds).
@@ -70,6 +74,11 @@ class DevinTransport:
             raise DevinConfigError(
                 f"DEVIN_API_URL {base_url!r} is not an http(s) URL; "
                 "use e.g. https://api.devin.ai/v3"
+            )
+        if not _VERSIONED_PATH.search(parts.path):
+            raise DevinConfigError(
+                f"DEVIN_API_URL {base_url!r} has no API version at its end; "
+                f"use {base}/v3 (e.g. https://api.devin.ai/v3)"
             )
         self._key = api_key.strip()
         self.org_id = org_id.strip() if org_id and org_id.strip() else None

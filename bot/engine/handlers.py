@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from bot.core import comments
 from bot.core.comment_markers import STOPPED_MARKER
 from bot.core.config_model import RepoConfig, effective_settings
-from bot.core.devin_models import Session
+from bot.core.devin_models import STOPPED_TAG, Session
 from bot.core.events import Trigger
 from bot.core.prompt_context import SOURCE_FOLLOW_UP, Instruction
 from bot.core.prompt_instruction import build_followup
@@ -224,6 +224,13 @@ class _Job:
         if live is None:
             reason = "there is no live Devin session on this thread to stop"
             return self._outcome("stopped", reason=reason, comment_id=self._short_reply(reason))
+        try:
+            # Tagged first: the API shows a stopped session as `exit`, like a finished one.
+            deps.devin.add_tags(live.session_id, [STOPPED_TAG])
+        except RETRYABLE:
+            raise
+        except DevinError as err:  # at the tag limit, say: it still stops
+            deps.log.info("tagging %s as stopped: %s", live.session_id, err)
         try:
             deps.devin.terminate_session(live.session_id)
         except RETRYABLE:

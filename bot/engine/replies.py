@@ -37,12 +37,18 @@ def short_reply(text: str, word: str) -> str:
     return f"{REPLY_MARKER}\n{sentence} Start one with `{word} <instructions>`."
 
 
+MAX_NOTED_PROBLEMS = 10
+
+
 def config_note(problems: tuple[str, ...], config_path: str) -> str | None:
-    """One line for the status comment naming the first key at fault."""
+    """One line for the status comment (and the Action log) naming every key at fault;
+    only those entries are ignored, the rest of the file applies."""
     if not problems:
         return None
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{config_path} has problems, defaults used: {problems[0]}{more}"
+    shown = "; ".join(problems[:MAX_NOTED_PROBLEMS])
+    left = len(problems) - MAX_NOTED_PROBLEMS
+    more = f"; and {left} more" if left > 0 else ""
+    return f"{config_path} has problems, these entries are ignored: {shown}{more}"
 
 
 def undelivered_reason(live: Session, err: DevinError) -> str:

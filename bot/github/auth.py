@@ -119,6 +119,27 @@ class AppAuthProvider:
             self._slug = slug
         return slug
 
+    def app_details(self) -> dict[str, Any]:
+        """`GET /app` with the App's JWT: its id, slug, name, owner and html_url."""
+        data = self._call("GET", "/app", action="reading the App's own details")
+        slug = data.get("slug")
+        if isinstance(slug, str) and slug:
+            with self._lock:
+                self._slug = slug
+        return data
+
+    def installation_accounts(self) -> list[str]:
+        """The accounts the App is installed on (`GET /app/installations`, first 100)."""
+        items = self._call_list("/app/installations?per_page=100", action="listing installations")
+        accounts = []
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            account = item.get("account")
+            login = account.get("login") if isinstance(account, dict) else None
+            accounts.append(str(login or item.get("id")))
+        return accounts
+
     def _mint(self, installation_id: int) -> _CachedToken:
         data = self._call(
             "POST",
@@ -137,6 +158,18 @@ class AppAuthProvider:
         return _CachedToken(token=token, expires_at=expires_at)
 
     def _call(self, method: str, path: str, *, action: str) -> dict[str, Any]:
+        data = self._send(method, path, action=action)
+        if not isinstance(data, dict):
+            raise GitHubError(f"GitHub sent a malformed answer while {action}")
+        return data
+
+    def _call_list(self, path: str, *, action: str) -> list[Any]:
+        data = self._send("GET", path, action=action)
+        if not isinstance(data, list):
+            raise GitHubError(f"GitHub sent a malformed answer while {action}")
+        return data
+
+    def _send(self, method: str, path: str, *, action: str) -> Any:
         headers = {
             "Authorization": f"Bearer {self.jwt()}",
             "Accept": "application/vnd.github+json",
@@ -165,8 +198,6 @@ class AppAuthProvider:
                 action=action,
                 now=self._clock(),
             )
-        if not isinstance(data, dict):
-            raise GitHubError(f"GitHub sent a malformed answer while {action}")
         return data
 
 

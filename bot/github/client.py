@@ -154,3 +154,12 @@ class GitHubClient(IssueEndpoints, RepoEndpoints):
             return None
         login = data.get("login") if isinstance(data, dict) else None
         return login if isinstance(login, str) and login else None
+
+    def token_user(self) -> tuple[str | None, str | None]:
+        """`GET /user` for a token: its login, and the `X-OAuth-Scopes` header (None for
+        fine-grained tokens, which do not list permissions). Raises GitHubForbidden for
+        App and Actions tokens, which may not read /user."""
+        headers, data = self._request("GET", "/user", action="reading the token's user")
+        login = data.get("login") if isinstance(data, dict) else None
+        scopes = next((v for k, v in headers.items() if k.lower() == "x-oauth-scopes"), None)
+        return (str(login) if login else None), (str(scopes) if scopes is not None else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.core.write_budget import (
     DEFAULT_PER_HOUR,
@@ -20,6 +21,7 @@ from bot.core.write_budget import (
 from bot.devin.client import DEFAULT_API_URL
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+# Relative to the folder it was started in; from_env uses default_database_url instead.
 DEFAULT_DATABASE_URL = "sqlite:///devin-bridge.db"
 DEFAULT_POLL_INTERVAL = 10.0
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
@@ -37,6 +39,14 @@ _SWITCH = {
     "0": False,
     "no": False,
 }
+
+
+def default_database_url(env: Mapping[str, str]) -> str:
+    """SQLite in the per-user data folder (XDG: $XDG_DATA_HOME, else ~/.local/share), so
+    that `serve`, `worker` and `refresh` find the same store from any folder."""
+    base = env.get("XDG_DATA_HOME") or ""
+    data = Path(base) if base.strip() else Path(env.get("HOME") or Path.home()) / ".local/share"
+    return f"sqlite:///{data / 'devin-bridge' / 'devin-bridge.db'}"
 
 
 class SettingsError(Exception):
@@ -139,7 +149,7 @@ class Settings:
             github_app_private_key=key_text.strip().replace("\\n", "\n"),
             github_api_url=get("GITHUB_API_URL", DEFAULT_GITHUB_API_URL),
             github_webhook_secret=get("GITHUB_WEBHOOK_SECRET"),
-            database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url=get("DATABASE_URL") or default_database_url(env),
             redis_url=get("REDIS_URL"),
             poll_interval=interval,
             bot_login=get("DEVIN_BRIDGE_BOT_LOGIN"),

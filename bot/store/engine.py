@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -246,6 +247,9 @@ def _closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 
 def _sqlite_engine(parsed: sa.URL) -> sa.Engine:
     memory = parsed.database in (None, "", ":memory:")
+    if not memory and parsed.database:
+        # The default lives in the per-user data folder, which may not exist yet.
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         parsed,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

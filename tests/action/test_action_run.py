@@ -190,3 +190,40 @@ def test_refresh_falls_back_to_listing_everything_when_the_time_filter_is_ignore
     report = refresh(inputs(mode="refresh"), REPO, stack.deps(), commands)  # type: ignore[arg-type]
     assert report.exit_code == 0
     assert any("ignored the 'updated_after' filter" in line for line in commands.lines)
+
+
+def test_the_wait_logs_each_state_change_and_a_heartbeat(stack: Stack) -> None:
+    from bot.action.wait import Progress
+
+    track, _ = started(stack, "long")
+    fake = FakeClock()
+    lines: list[str] = []
+    wait_for(
+        track,
+        stack.deps(),
+        inputs(timeout_minutes=10.0),
+        fake.clock(),
+        progress=Progress(lines.append, fake.clock()),
+    )
+    assert lines[0].startswith("working (running/working) · 0:")
+    beats = [line for line in lines if line.startswith("still working")]
+    # 10 minutes of an unchanging session: a heartbeat every 3 minutes, no more.
+    assert len(beats) == 3, lines
+    assert len(lines) == 4
+    for line in lines:
+        assert " ACUs · https://app.devin.ai/sessions/" in line
+    assert beats[0].split(" · ")[1].startswith(("3:", "2:5"))
+
+
+def test_the_wait_logs_one_line_per_state_until_finished(stack: Stack) -> None:
+    from bot.action.wait import Progress
+
+    track, _ = started(stack, "finish")
+    fake = FakeClock()
+    lines: list[str] = []
+    wait_for(
+        track, stack.deps(), inputs(), fake.clock(), progress=Progress(lines.append, fake.clock())
+    )
+    states = [line.split(" (")[0] for line in lines]
+    assert states == ["working", "finished"], lines
+    assert "2.5 ACUs" in lines[-1]

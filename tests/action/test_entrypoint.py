@@ -501,6 +501,13 @@ def test_issue_comment_starts_a_session_and_reports_it(
     assert float(out["acus-consumed"]) > 0
     assert json.loads(out["structured-output"])["fixed"] in (True, False)
     assert "Finished" in comment["body"] or "finished" in comment["body"]
+    # The wait, folded in the log: one line per state, the last one finished.
+    lines = run.stdout.splitlines()
+    opened = next(i for i, line in enumerate(lines) if line.startswith("::group::Devin session"))
+    closed = lines.index("::endgroup::", opened)
+    progress = lines[opened + 1 : closed]
+    assert progress and progress[-1].startswith("finished (running/finished) · 0:"), progress
+    assert len({line.split(" (")[0] for line in progress}) == len(progress)
     assert {"user": ACTIONS_BOT, "content": "eyes"} in stack.github.reactions(
         run.case.trigger_comment or 0
     )

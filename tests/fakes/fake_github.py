@@ -53,6 +53,9 @@ PRIMARY_MESSAGE = (
     "API rate limit exceeded for {who}. If you reach out to GitHub Support for help, "
     "please include the request ID {request_id}."
 )
+_NO_AUTH_PATH = re.compile(
+    r"^/(organizations/[^/]+/)?settings/apps/new$|^/app-manifests/[^/]+/conversions$"
+)
 _JWT_PATH = re.compile(r"^/app(/.*)?$|^/repos/[^/]+/[^/]+/installation$")
 # GitHub: "content-creating" requests, counted per identity for the secondary limits.
 CONTENT_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -256,6 +259,11 @@ class FakeGitHub:
         self.log: list[LoggedRequest] = []
         self.rate_used = 0
         self.rate_reset = clock() + 3600
+        # X-OAuth-Scopes sent to classic tokens (None: fine-grained, no header).
+        self.oauth_scopes: str | None = None
+        # The manifest flow: code -> (manifest, created at); codes live one hour, once.
+        self.manifest_codes: dict[str, tuple[dict[str, Any], float]] = {}
+        self.apps_created: list[dict[str, Any]] = []
         pairs = (
             tokens.items() if isinstance(tokens, Mapping) else ((t, default_login) for t in tokens)
         )
@@ -601,6 +609,8 @@ class FakeGitHub:
             self.faults.clear()
             self.log.clear()
             self.rate_used = 0
+            self.oauth_scopes = None
+            self.manifest_codes.clear()
 
     # --- inspection ---------------------------------------------------------------------
 
@@ -1151,6 +1161,8 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
         g.identity = None
         if request.path.startswith("/_fake/"):
             return None
+        if _NO_AUTH_PATH.match(request.path):
+            return None  # the manifest flow: a browser form and an unauthenticated POST
         ident, problem = fake.identify(request.headers.get("Authorization"))
         g.identity = ident  # for the log; cleared below when it may not call this path
         fault = _take_fault(fake, request.method, request.path, request.get_data(as_text=True))
@@ -1234,6 +1246,8 @@ def _register_gate(app: Flask, fake: FakeGitHub) -> None:
         response.headers.setdefault("x-github-request-id", g.request_id)
         response.headers.setdefault("x-github-media-type", "github.v3; format=json")
         response.headers.setdefault("x-github-api-version-selected", "2022-11-28")
+        if g.identity is not None and g.identity.kind == "token" and fake.oauth_scopes is not None:
+            response.headers["X-OAuth-Scopes"] = fake.oauth_scopes
         ident = g.identity
         body = request.get_json(silent=True) if request.data else None
         entry = LoggedRequest(
@@ -1460,6 +1474,14 @@ def _register_api(app: Flask, fake: FakeGitHub) -> None:
     def get_app() -> Response:
         with fake.lock:
             return _json(fake.app_json())
+
+    @app.get("/app/installations")
+    def list_installations() -> Response:
+        with fake.lock:
+            found = sorted(fake.installations.values(), key=lambda i: i.id)
+            return _paginate([_installation_json(fake, i, _api_base()) for i in found])
+
+    _register_manifest_flow(app, fake)
 
     @app.get("/repos/<owner>/<name>/installation")
     def get_installation(owner: str, name: str) -> Response:
@@ -1724,6 +1746,77 @@ def _installation_json(fake: FakeGitHub, inst: Installation, api: str) -> dict[s
         "suspended_at": None,
         "suspended_by": None,
     }
+
+
+# --- registering an App from a manifest (github.com web form + REST conversion) -----------
+
+MANIFEST_CODE_TTL = 3600.0
+
+
+def _register_manifest_flow(app: Flask, fake: FakeGitHub) -> None:
+    """`POST /settings/apps/new` (or `/organizations/ORG/settings/apps/new`) is the web
+    form a browser posts the manifest to; GitHub answers with a redirect to the
+    manifest's `redirect_url` with `code` and `state`. The code converts once, within an
+    hour, at `POST /app-manifests/{code}/conversions` (no authentication)."""
+
+    @app.post("/settings/apps/new")
+    @app.post("/organizations/<org>/settings/apps/new")
+    def new_app(org: str | None = None) -> Response:
+        try:
+            manifest = json.loads(request.form.get("manifest") or "")
+        except ValueError:
+            manifest = None
+        if not isinstance(manifest, dict) or not manifest.get("url"):
+            return Response("Invalid GitHub App configuration", status=422)
+        redirect = manifest.get("redirect_url")
+        hook = manifest.get("hook_attributes") or {}
+        if not isinstance(redirect, str) or (
+            hook and hook.get("active", True) and not hook.get("url")
+        ):
+            return Response("Invalid GitHub App configuration", status=422)
+        code = secrets.token_hex(10)
+        with fake.lock:
+            fake.manifest_codes[code] = ({**manifest, "_owner": org or "octocat"}, fake.clock())
+        query = {"code": code}
+        if request.form.get("state"):
+            query["state"] = request.form["state"]
+        sep = "&" if "?" in redirect else "?"
+        return Response(status=302, headers={"Location": f"{redirect}{sep}{urlencode(query)}"})
+
+    @app.post("/app-manifests/<code>/conversions")
+    def convert(code: str) -> Response:
+        with fake.lock:
+            found = fake.manifest_codes.pop(code, None)
+            if found is None or fake.clock() - found[1] > MANIFEST_CODE_TTL:
+                return _error(404, "Not Found", "/apps/apps#create-a-github-app-from-a-manifest")
+            manifest = found[0]
+            hook_set = bool(manifest.get("hook_attributes"))
+            private, public = make_rsa_keypair()
+            app_id = fake._next_id("app", 900_000)
+            name = str(manifest.get("name") or f"app-{app_id}")
+            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+            fake.configure_app(app_id, public, slug=slug)
+            body = {
+                "id": app_id,
+                "slug": slug,
+                "node_id": _node_id("App", app_id),
+                "owner": fake.user_json(manifest["_owner"], _api_base()),
+                "name": name,
+                "description": manifest.get("description"),
+                "external_url": manifest.get("url"),
+                "html_url": f"{fake.web_url}/apps/{slug}",
+                "created_at": iso(fake.clock()),
+                "updated_at": iso(fake.clock()),
+                "permissions": manifest.get("default_permissions") or {},
+                "events": manifest.get("default_events") or [],
+                "client_id": f"Iv23li{secrets.token_hex(7)}",
+                "client_secret": secrets.token_hex(20),
+                # No webhook, no secret (as GitHub answers).
+                "webhook_secret": secrets.token_hex(20) if hook_set else None,
+                "pem": private,
+            }
+            fake.apps_created.append({**body, "manifest": manifest})
+        return _json(body, 201)
 
 
 # --- admin endpoints (for code under test in another process) -----------------------------

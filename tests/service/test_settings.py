@@ -20,7 +20,7 @@ def test_embedded_defaults() -> None:
     s = Settings.from_env(FULL)
     assert s.devin_api_url == "https://api.devin.ai/v3"
     assert s.github_api_url == "https://api.github.com"
-    assert s.database_url == "sqlite:///devin-bridge.db"
+    assert s.database_url.endswith("/devin-bridge/devin-bridge.db")  # per-user data folder
     assert s.redis_url == ""
     assert s.poll_interval == 10.0
     assert s.max_body_bytes == DEFAULT_MAX_BODY_BYTES

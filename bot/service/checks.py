@@ -20,10 +20,20 @@ from bot.devin.errors import (
     DevinError,
     DevinForbidden,
     DevinNotFound,
+    DevinRateLimited,
+    DevinServerError,
+    DevinUnavailable,
 )
 from bot.github.auth import AppAuthProvider
 from bot.github.client import GitHubClient
-from bot.github.errors import GitHubAuthError, GitHubError, GitHubForbidden
+from bot.github.errors import (
+    GitHubAuthError,
+    GitHubError,
+    GitHubForbidden,
+    GitHubRateLimited,
+    GitHubServerError,
+    GitHubUnavailable,
+)
 from bot.service.settings import Settings
 
 Outcome = Literal["ok", "warn", "fail", "missing", "skipped"]
@@ -99,6 +109,14 @@ def exit_code(checks: list[Check]) -> int:
 
 # --- Devin --------------------------------------------------------------------------------
 
+TRANSIENT_DEVIN = (DevinRateLimited, DevinServerError, DevinUnavailable)
+TRANSIENT_GITHUB = (GitHubRateLimited, GitHubServerError, GitHubUnavailable)
+
+
+def _not_now(exc: Exception) -> str:
+    return f"not checked now: {_one_line(exc)} (a passing answer later is not ruled out)"
+
+
 
 def _devin_checks(settings: Settings) -> list[Check]:
     if not settings.devin_api_key:
@@ -127,6 +145,10 @@ def _devin_checks(settings: Settings) -> list[Check]:
             "revoked or not a v3 service-user key; create one under Settings → Service users",
         )
         return [key, _org_unchecked(settings, "the key was refused")]
+    except TRANSIENT_DEVIN as exc:
+        # Rate limited or down for a moment: the key is not disproven, and background work
+        # retries, so this warns instead of keeping the service from starting.
+        return [Check("Devin API key", "warn", _not_now(exc)), _org_unchecked(settings, "")]
     except DevinError as exc:
         return [Check("Devin API key", "fail", _one_line(exc)), _org_unchecked(settings, "")]
     who = me.name or me.id or me.principal_type
@@ -159,6 +181,8 @@ def _org_check(client: DevinClient, settings: Settings, key_org: str | None) -> 
             "fail",
             f"{org} is unknown or closed to this key (HTTP {exc.status}); check DEVIN_ORG_ID",
         )
+    except TRANSIENT_DEVIN as exc:
+        return Check("Devin organisation", "warn", _not_now(exc))
     except DevinError as exc:
         return Check("Devin organisation", "fail", _one_line(exc))
     return Check("Devin organisation", "ok", f"{org}: sessions can be listed")
@@ -207,6 +231,8 @@ def _app_check(settings: Settings) -> Check:
             f"GitHub refused the App's JWT (HTTP 401): GITHUB_APP_ID {settings.github_app_id} "
             "and the private key do not belong together, or the key was revoked",
         )
+    except TRANSIENT_GITHUB as exc:
+        return Check(name, "warn", _not_now(exc))
     except GitHubError as exc:
         return Check(name, "fail", _one_line(exc))
     label = f"{app.get('slug') or app.get('name')} (id {app.get('id')})"
@@ -239,6 +265,8 @@ def _token_check(settings: Settings) -> Check:
             f"refused by {settings.github_api_url} (HTTP 401): GITHUB_TOKEN is wrong, "
             "expired or revoked",
         )
+    except TRANSIENT_GITHUB as exc:
+        return Check(name, "warn", _not_now(exc))
     except GitHubError as exc:
         return Check(name, "fail", _one_line(exc))
     finally:

@@ -150,3 +150,16 @@ def test_doctor_reports_scopes_and_unreachable_redis(stack: Stack, tmp_path: Pat
     assert "warn  GitHub token" in done.stdout and "repo scope" in done.stdout
     assert "FAIL  Redis" in done.stdout
     assert done.returncode == 1
+
+
+def test_a_rate_limited_api_warns_and_serve_still_starts(stack: Stack, tmp_path: Path) -> None:
+    """A 429 or a 503 says nothing against the credentials: doctor warns (exit 0) and
+    `serve` starts; its background work retries once the API answers."""
+    stack.emulator.add_fault(method="GET", path=r".*/sessions", status=429, retry_after=1, times=1)
+    stack.github.add_fault("GET", r"^/user$", 503, times=1)
+    done = run_command(["doctor"], _env(stack, tmp_path), tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_no_traceback(done)
+    warned = [line for line in _lines(done.stdout) if line.startswith("warn")]
+    assert any("Devin organisation" in line and "429" in line for line in warned), done.stdout
+    assert any("GitHub token" in line for line in warned), done.stdout

@@ -23,9 +23,6 @@ from bot.cli.output import (
 if TYPE_CHECKING:
     from bot.devin.client import DevinClient
 
-LATER = {"apply": "devin-bridge apply", "handoff": "devin-bridge handoff"}
-
-
 def common_options() -> argparse.ArgumentParser:
     """Options every command accepts after its name too (``sessions list --json``)."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -50,6 +47,8 @@ def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.cli import apply as cli_apply
+    from bot.cli import handoff as cli_handoff
     from bot.cli import resources as cli_resources
     from bot.cli import schedules as cli_schedules
     from bot.cli import sessions as cli_sessions
@@ -68,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_sessions.add_parser(sub, common)
     cli_resources.add_parsers(sub, common)
     cli_schedules.add_parser(sub, common)
+    cli_apply.add_parser(sub, common)
+    cli_handoff.add_parser(sub, common)
     _add_service_commands(sub, common)
     return parser
 
@@ -91,18 +92,6 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     worker.set_defaults(run=_service("worker"))
     refresh = sub.add_parser("refresh", help="update the status comment of every live session")
     refresh.set_defaults(run=_service("refresh"))
-
-    apply = sub.add_parser(
-        "apply", parents=[common], help="playbooks, notes and schedules as code from .devin/"
-    )
-    apply.add_argument("--dry-run", action="store_true", help="show the changes only")
-    apply.add_argument("dir", nargs="?", default=".devin", metavar="DIR")
-    apply.set_defaults(run=_later("apply"))
-    handoff = sub.add_parser(
-        "handoff", parents=[common], help="start a session with this repo's branch and diff"
-    )
-    handoff.add_argument("text", nargs="?", metavar="TEXT")
-    handoff.set_defaults(run=_later("handoff"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,13 +204,5 @@ def _service(name: str) -> Any:
                 return EXIT_USAGE
             raise
         return int(getattr(service_cli, name)(args))
-
-    return run
-
-
-def _later(name: str) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        err(f"{LATER[name]} arrives in a later release; it is not in {__version__}")
-        return EXIT_USAGE
 
     return run

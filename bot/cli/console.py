@@ -23,6 +23,7 @@ from bot.cli.output import (
 if TYPE_CHECKING:
     from bot.devin.client import DevinClient
 
+
 def common_options() -> argparse.ArgumentParser:
     """Options every command accepts after its name too (``sessions list --json``)."""
     parent = argparse.ArgumentParser(add_help=False)

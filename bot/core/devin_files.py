@@ -32,7 +32,17 @@ MAX_TEXT = 100_000
 
 _PLAYBOOK_KEYS = ("title", "macro", "structured_output_schema")
 _NOTE_KEYS = ("trigger", "name", "pinned_repo", "folder", "enabled")
-_SCHEDULE_KEYS = ("name", "prompt", "cron", "at", "playbook", "tags", "enabled", "agent", "notify_on")
+_SCHEDULE_KEYS = (
+    "name",
+    "prompt",
+    "cron",
+    "at",
+    "playbook",
+    "tags",
+    "enabled",
+    "agent",
+    "notify_on",
+)
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,10 @@ class FileProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.field}: {self.message}" if self.field else (
-            f"{self.path}: {self.message}"
+        return (
+            f"{self.path}: {self.field}: {self.message}"
+            if self.field
+            else (f"{self.path}: {self.message}")
         )
 
 
@@ -105,8 +117,9 @@ def parse_devin_folder(files: Mapping[str, str], *, now: datetime) -> DevinFolde
                 objects.append(_markdown_object(top, path, rest, text))
             else:
                 raise _Invalid(
-                    "", "not part of the layout (playbooks/<name>.md, knowledge/<name>.md, "
-                    "schedules.yml)"
+                    "",
+                    "not part of the layout (playbooks/<name>.md, knowledge/<name>.md, "
+                    "schedules.yml)",
                 )
         except _Invalid as exc:
             problems.append(FileProblem(path, exc.field, exc.message))
@@ -119,7 +132,9 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """YAML between two ``---`` lines at the top, and the rest of the text."""
     lines = text.lstrip("\ufeff").splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
-        raise _Invalid("front matter", "the file must start with YAML front matter between --- lines")
+        raise _Invalid(
+            "front matter", "the file must start with YAML front matter between --- lines"
+        )
     for index in range(1, len(lines)):
         if lines[index].strip() == "---":
             head = "".join(lines[1:index])
@@ -160,9 +175,7 @@ def _markdown_object(top: str, path: str, rest: str, text: str) -> Desired:
 def _unknown_keys(data: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str = "") -> None:
     for key in data:
         if key not in allowed:
-            raise _Invalid(
-                f"{prefix}{key}", f"unknown field (allowed: {', '.join(allowed)})"
-            )
+            raise _Invalid(f"{prefix}{key}", f"unknown field (allowed: {', '.join(allowed)})")
 
 
 def _text(data: Mapping[str, Any], key: str, *, required: bool, prefix: str = "") -> str | None:

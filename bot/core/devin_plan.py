@@ -73,8 +73,7 @@ class Change:
             "file": self.path,
             "id": self.object_id,
             "changes": [
-                {"field": c.field, "old": _plain(c.old), "new": _plain(c.new)}
-                for c in self.changes
+                {"field": c.field, "old": _plain(c.old), "new": _plain(c.new)} for c in self.changes
             ],
             "notes": list(self.desired.notes) if self.desired else [],
         }

@@ -111,16 +111,14 @@ def read_state(client: DevinClient, folder: DevinFolder) -> tuple[DevinState, li
         for path, obj in sorted(wanted.items()):
             if path not in folder_ids:
                 problems.append(
-                    FileProblem(
-                        obj.path, "folder", f"{path!r} is not a knowledge folder in Devin"
-                    )
+                    FileProblem(obj.path, "folder", f"{path!r} is not a knowledge folder in Devin")
                 )
     return DevinState(tuple(existing), playbook_ids, folder_ids), problems
 
 
-def plan_folder(client: DevinClient, folder: DevinFolder, *, prune: bool) -> tuple[
-    Plan, DevinState, list[FileProblem]
-]:
+def plan_folder(
+    client: DevinClient, folder: DevinFolder, *, prune: bool
+) -> tuple[Plan, DevinState, list[FileProblem]]:
     state, problems = read_state(client, folder)
     return compute_plan(folder, state.existing, prune=prune), state, problems
 
@@ -193,7 +191,8 @@ def _write(
             assert c.object_id is not None
             client.update_note(c.object_id, **note)
         return None
-    return _write_schedule(client, c, playbook_ids)
+    _write_schedule(client, c, playbook_ids)
+    return None
 
 
 def _write_schedule(client: DevinClient, c: Change, playbook_ids: dict[str, str]) -> None:

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.cli.test_cli import Cli, cli, server  # noqa: F401 (fixtures)
+import pytest
+
+from bot.emulator import EmulatorConfig, create_emulator_app
+from tests.cli.test_cli import Cli
+from tests.support.servers import ServerThread, serve
+
+
+@pytest.fixture(scope="module")
+def emulator_server() -> Iterator[ServerThread]:
+    with serve(create_emulator_app(EmulatorConfig())) as srv:
+        yield srv
+
+
+@pytest.fixture
+def cli(emulator_server: ServerThread, tmp_path: Path) -> Cli:
+    runner = Cli(emulator_server, tmp_path)
+    runner.admin("POST", "/reset")
+    return runner
+
 
 PLAYBOOK = """---
 title: Fix a bug
@@ -99,7 +118,9 @@ def test_an_edit_is_one_update_with_a_diff_and_a_removed_file_is_deleted_only_wi
     assert writes(cli) == []
     cli.ok("apply", "--prune", str(root))
     sent = writes(cli)
-    assert len(sent) == 1 and sent[0]["method"] == "DELETE" and "/knowledge/notes/" in sent[0]["path"]
+    assert (
+        len(sent) == 1 and sent[0]["method"] == "DELETE" and "/knowledge/notes/" in sent[0]["path"]
+    )
     assert cli.json("notes", "list") == []
 
 
@@ -123,7 +144,10 @@ def test_invalid_files_fail_before_anything_is_sent_naming_file_and_field(cli: C
     cases = [
         ({"playbooks/x.md": "---\nmacro: '!x'\n---\nbody\n"}, "playbooks/x.md: title: is required"),
         ({"playbooks/x.md": "no front matter\n"}, "playbooks/x.md: front matter"),
-        ({"knowledge/n.md": "---\ntrigger: [unclosed\n---\nbody\n"}, "knowledge/n.md: front matter"),
+        (
+            {"knowledge/n.md": "---\ntrigger: [unclosed\n---\nbody\n"},
+            "knowledge/n.md: front matter",
+        ),
         (
             {"schedules.yml": "- name: a\n  prompt: p\n  cron: '61 * * * *'\n"},
             "schedules.yml: [0] (a).cron: cron expression '61 * * * *': minute field",
@@ -148,9 +172,7 @@ def test_invalid_files_fail_before_anything_is_sent_naming_file_and_field(cli: C
 
 def test_a_failure_part_way_reports_what_was_applied(cli: Cli) -> None:
     root = folder(cli.tmp)
-    cli.admin(
-        "POST", "/faults", {"method": "POST", "path": r".*/knowledge/notes", "status": 500}
-    )
+    cli.admin("POST", "/faults", {"method": "POST", "path": r".*/knowledge/notes", "status": 500})
     proc = cli("apply", str(root))
     assert proc.returncode == 1
     assert "create note python-style failed" in proc.stderr

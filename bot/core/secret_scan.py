@@ -132,9 +132,9 @@ def scan(text: str, path: str) -> Scanned:
         offset = 0
         for raw in text.splitlines(keepends=True):
             line = raw.rstrip("\r\n")
-            m = _ENV_LINE.match(line)
-            if m and not line.lstrip().startswith("#") and m.group("value").strip("'\" "):
-                spans.append((offset + m.start("value"), offset + m.end("value"), ".env value"))
+            env = _ENV_LINE.match(line)
+            if env and not line.lstrip().startswith("#") and env.group("value").strip("'\" "):
+                spans.append((offset + env.start("value"), offset + env.end("value"), ".env value"))
             offset += len(raw)
     # The earliest and longest span wins where two overlap.
     kept: list[tuple[int, int, str]] = []

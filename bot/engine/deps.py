@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.devin.client import DevinClient
+from bot.engine.playbooks import PLAYBOOK_NAMES, PlaybookNames
 from bot.github.client import GitHubClient
 
 DEFAULT_TRIGGER = "/devin"
@@ -47,3 +48,5 @@ class Deps:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("devin_bridge"))
     # Base of the polling policy (DEVIN_BRIDGE_POLL_INTERVAL); see polling.next_delay.
     poll_interval: float = 10.0
+    # `playbook: <name>` in .github/devin.yml -> id, cached per process (engine/playbooks.py).
+    playbook_names: PlaybookNames = field(default_factory=lambda: PLAYBOOK_NAMES)

@@ -50,6 +50,7 @@ def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli import apply as cli_apply
     from bot.cli import handoff as cli_handoff
+    from bot.cli import org as cli_org
     from bot.cli import resources as cli_resources
     from bot.cli import schedules as cli_schedules
     from bot.cli import sessions as cli_sessions
@@ -64,10 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = common_options()
 
     whoami = sub.add_parser("whoami", parents=[common], help="who the API key belongs to")
+    whoami.add_argument("--orgs", action="store_true", help="also list the organisations")
     whoami.set_defaults(api=_whoami)
     cli_sessions.add_parser(sub, common)
     cli_resources.add_parsers(sub, common)
     cli_schedules.add_parser(sub, common)
+    cli_org.add_parsers(sub, common)
     cli_apply.add_parser(sub, common)
     cli_handoff.add_parser(sub, common)
     _add_service_commands(sub, common)
@@ -166,7 +169,10 @@ def _whoami(args: argparse.Namespace, client: DevinClient) -> int:
 
     me = client.whoami()
     if args.json:
-        print_json(raw_of(me))
+        data = raw_of(me)
+        if args.orgs:
+            data["organizations"] = [raw_of(o) for o in client.list_organizations()]
+        print_json(data)
         return 0
     fields(
         [
@@ -177,6 +183,10 @@ def _whoami(args: argparse.Namespace, client: DevinClient) -> int:
             ("api", client.base_url),
         ]
     )
+    if args.orgs:
+        from bot.cli.org import list_orgs
+
+        return list_orgs(args, client)
     return 0
 
 

@@ -171,11 +171,13 @@ def _untracked(root: str) -> list[LocalFile]:
 
     listing = git(root, "ls-files", "--others", "--exclude-standard", "-z") or ""
     files: list[LocalFile] = []
-    for rel in [p for p in listing.split("\0") if p][:MAX_UNTRACKED]:
+    for index, rel in enumerate(p for p in listing.split("\0") if p):
         path = Path(root) / rel
         text: str | None = None
         try:
-            if path.is_file() and path.stat().st_size <= MAX_UNTRACKED_BYTES:
+            # Past MAX_UNTRACKED files only the names go (the prompt is capped anyway).
+            small = path.is_file() and path.stat().st_size <= MAX_UNTRACKED_BYTES
+            if index < MAX_UNTRACKED and small:
                 raw = path.read_bytes()
                 text = None if b"\0" in raw else raw.decode("utf-8", errors="replace")
         except OSError:

@@ -115,6 +115,8 @@ def parse_devin_folder(files: Mapping[str, str], *, now: datetime) -> DevinFolde
                 problems.extend(bad)
             elif top in ("playbooks", "knowledge") and rest:
                 objects.append(_markdown_object(top, path, rest, text))
+            elif path.lower() == "readme.md":
+                continue  # a note for people browsing the folder
             else:
                 raise _Invalid(
                     "",

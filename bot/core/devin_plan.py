@@ -11,6 +11,7 @@ import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.core.devin_files import (
@@ -20,6 +21,7 @@ from bot.core.devin_files import (
     SCHEDULE,
     Desired,
     DevinFolder,
+    FileProblem,
     iso_time,
     read_mark,
 )
@@ -147,15 +149,19 @@ def existing_schedule(s: Schedule, playbook_names: Mapping[str, str]) -> Existin
     if mark is None or mark.kind != SCHEDULE:
         return None
     frequency = " ".join(s.frequency.split()) if s.frequency else None
+    kind = s.schedule_type or ("recurring" if frequency else "one_time")
+    # A one-time schedule switches itself off once it has run; the file's `enabled`
+    # means "until it has run", so that is no change to send (re-enabling would not rerun).
+    ran_once = kind == "one_time" and bool(s.last_executed_at)
     fields = {
         "name": s.name,
         "prompt": prompt,
-        "schedule_type": s.schedule_type or ("recurring" if frequency else "one_time"),
+        "schedule_type": kind,
         "frequency": frequency,
         "scheduled_at": iso_time(s.scheduled_at) if s.scheduled_at else None,
         "playbook": playbook_names.get(s.playbook_id or "", s.playbook_id),
         "tags": tuple(s.tags),
-        "enabled": s.enabled,
+        "enabled": True if ran_once else s.enabled,
         "agent": s.agent or "devin",
         "notify_on": s.notify_on or "failure",
     }
@@ -215,6 +221,19 @@ def _normal(value: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def plan_problems(plan: Plan, now: datetime) -> list[FileProblem]:
+    """What the API would refuse part-way, found before the first write: a one-time
+    schedule to create or change whose time has passed."""
+    problems = []
+    for c in plan.writes:
+        if c.desired is None or c.kind != SCHEDULE:
+            continue
+        at = c.desired.fields.get("scheduled_at")
+        if at and datetime.fromisoformat(at.replace("Z", "+00:00")) <= now:
+            problems.append(FileProblem(c.desired.path, f"({c.name}).at", f"{at} is in the past"))
+    return problems
 
 
 # --- rendering -------------------------------------------------------------------------

@@ -109,7 +109,10 @@ def build_handoff(
         findings.extend(scanned.findings)
         sections.append((f"new file {f.path}", scanned.text, ""))
 
-    head = _head(checkout, text, names)
+    # The instruction, branch and commit subjects are scanned too: a pasted token is a leak.
+    scanned_head = scan(_head(checkout, text, names), "(message)")
+    findings[:0] = scanned_head.findings
+    head = scanned_head.text
     body_parts: list[str] = []
     used = len(head)
     for label, content, lang in sections:

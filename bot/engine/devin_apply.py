@@ -34,6 +34,7 @@ from bot.core.devin_plan import (
     existing_note,
     existing_playbook,
     existing_schedule,
+    plan_problems,
 )
 from bot.devin.client import DevinClient
 from bot.devin.errors import DevinError
@@ -120,7 +121,8 @@ def plan_folder(
     client: DevinClient, folder: DevinFolder, *, prune: bool
 ) -> tuple[Plan, DevinState, list[FileProblem]]:
     state, problems = read_state(client, folder)
-    return compute_plan(folder, state.existing, prune=prune), state, problems
+    plan = compute_plan(folder, state.existing, prune=prune)
+    return plan, state, [*problems, *plan_problems(plan, datetime.now(UTC))]
 
 
 _ORDER = {

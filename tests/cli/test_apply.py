@@ -167,7 +167,18 @@ def test_invalid_files_fail_before_anything_is_sent_naming_file_and_field(cli: C
         assert proc.returncode == 2, (files, proc.stdout, proc.stderr)
         assert says in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
-    assert cli.api_requests() == []
+    assert cli.api_requests() == []  # nothing at all was sent
+
+    # A one-time schedule in the past is only a problem when it would be written: that
+    # takes reading what Devin holds, but still no write.
+    root = folder(
+        cli.tmp / "past",
+        {"schedules.yml": "- name: a\n  prompt: p\n  at: '2020-01-01T09:00:00Z'\n"},
+    )
+    proc = cli("apply", str(root))
+    assert proc.returncode == 2
+    assert "schedules.yml: (a).at: 2020-01-01T09:00:00Z is in the past" in proc.stderr
+    assert [e for e in cli.api_requests() if e["method"] != "GET"] == []
 
 
 def test_a_failure_part_way_reports_what_was_applied(cli: Cli) -> None:

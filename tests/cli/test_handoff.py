@@ -107,6 +107,15 @@ def test_a_key_file_blocks_the_handoff_and_otherwise_no_secret_leaves(cli: Cli) 
     assert "handoff" in body["tags"] and body["repos"] == ["acme/app"]
 
 
+def test_a_token_pasted_into_the_instruction_is_redacted_too(cli: Cli) -> None:
+    repo = checkout(cli.tmp)
+    (repo / "id_rsa").unlink()
+    proc = cli("handoff", f"Use {GITHUB_TOKEN} to push", "--yes", "-C", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    assert "(message):1: github-token" in proc.stderr
+    assert GITHUB_TOKEN not in json.dumps(cli.admin("GET", "/requests"))
+
+
 def test_allow_secrets_sends_the_key_file_redacted(cli: Cli) -> None:
     repo = checkout(cli.tmp)
     proc = cli("handoff", "--yes", "--allow-secrets", "-C", str(repo), "--json")

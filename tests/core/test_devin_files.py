@@ -98,3 +98,22 @@ def test_plan_compares_only_marked_objects_and_shows_a_readable_diff() -> None:
     assert "--prune deletes it" in text and "playbook-2" not in text
     assert plan.writes == plan.changes[:2]
     assert render_plan_markdown(plan).count("```") == 2
+
+
+def test_a_one_time_schedule_that_ran_and_switched_itself_off_is_unchanged() -> None:
+    folder = parse_devin_folder(
+        {"schedules.yml": "- name: once\n  prompt: p\n  at: '2027-01-15T09:00:00Z'\n"}, now=NOW
+    )
+    ran = Schedule(
+        "sched-1",
+        "once",
+        with_mark("p", "schedule", "once"),
+        schedule_type="one_time",
+        scheduled_at="2027-01-15T09:00:00+00:00",
+        enabled=False,
+        last_executed_at="2027-01-15T09:00:03Z",
+    )
+    existing = existing_schedule(ran, {})
+    assert existing is not None
+    plan = compute_plan(folder, [existing], prune=True)
+    assert [c.action for c in plan.changes] == [UNCHANGED]

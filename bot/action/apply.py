@@ -53,17 +53,21 @@ def _run(
     problems = list(folder.problems)
     try:
         if not problems:
-            plan, state, more = plan_folder(devin, folder, prune=inputs.prune)
+            plan, state, more = plan_folder(
+                devin, folder, prune=inputs.prune, scope=event.repository
+            )
             problems.extend(more)
     except DevinError as err:
         return _failed(str(err))
     if problems:
-        for p in problems:
-            commands.error(
-                f"{p.field}: {p.message}" if p.field else p.message, title=f"{where}/{p.path}"
-            )
+        said = [
+            (f"{where}/{p.path}", f"{p.field}: {p.message}" if p.field else p.message)
+            for p in problems
+        ]
+        for path, text in said:
+            commands.error(text, title=path)
         message = f"{len(problems)} problem(s) in {where}; nothing was sent"
-        lines = "\n".join(f"- `{where}/{p.path}` {escape_text(str(p))}" for p in problems)
+        lines = "\n".join(f"- `{path}`: {escape_text(text)}" for path, text in said)
         return Report(
             1,
             blank_outputs(skipped=True, reason=message),
@@ -71,7 +75,7 @@ def _run(
             None,
         )
     dry = inputs.dry_run or not plan.writes
-    markdown = render_plan_markdown(plan, where)
+    markdown = render_plan_markdown(plan, where, scope=event.repository)
     _comment(
         inputs,
         event,

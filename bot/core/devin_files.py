@@ -347,24 +347,33 @@ def _unknown_playbooks(folder: DevinFolder) -> list[FileProblem]:
 
 @dataclass(frozen=True)
 class ManagedMark:
-    """The line ``apply`` adds to what it creates, so it only ever touches its own."""
+    """The line ``apply`` adds to what it creates, so it only ever touches its own.
+
+    ``scope`` is the repository whose ``.devin/`` made it (``owner/name``; empty when
+    applied from a folder that is not a checkout with an ``origin``): two repositories
+    applying to one organisation never see, change or prune each other's objects.
+    """
 
     kind: str
     name: str
+    scope: str = ""
 
     def line(self) -> str:
+        source = f" from {self.scope}" if self.scope else ""
         return (
-            f"{MARK_PREFIX} {self.kind}/{self.name} (managed from the repository's .devin/"
-            " folder; edit it there) -->"
+            f"{MARK_PREFIX} {self.kind}/{self.name}{source} (managed from the repository's"
+            " .devin/ folder; edit it there) -->"
         )
 
 
 MARK_PREFIX = "<!-- devin-bridge apply:"
-_MARK = re.compile(r"\n*<!-- devin-bridge apply: (\w+)/([^\s]+) [^\n]*-->\s*\Z")
+_MARK = re.compile(
+    r"\n*<!-- devin-bridge apply: (\w+)/([^\s]+)(?: from ([\w.-]+/[\w.-]+))? [^\n]*-->\s*\Z"
+)
 
 
-def with_mark(text: str, kind: str, name: str) -> str:
-    return text.rstrip() + "\n\n" + ManagedMark(kind, name).line() + "\n"
+def with_mark(text: str, kind: str, name: str, scope: str = "") -> str:
+    return text.rstrip() + "\n\n" + ManagedMark(kind, name, scope).line() + "\n"
 
 
 def read_mark(text: str) -> tuple[ManagedMark | None, str]:
@@ -372,4 +381,5 @@ def read_mark(text: str) -> tuple[ManagedMark | None, str]:
     match = _MARK.search(text or "")
     if match is None or match.group(1) not in KINDS:
         return None, text
-    return ManagedMark(match.group(1), match.group(2)), text[: match.start()].strip()
+    mark = ManagedMark(match.group(1), match.group(2), match.group(3) or "")
+    return mark, text[: match.start()].strip()

@@ -114,9 +114,9 @@ class Plan:
 # --- what Devin holds ----------------------------------------------------------------
 
 
-def existing_playbook(p: Playbook) -> Existing | None:
+def existing_playbook(p: Playbook, scope: str = "") -> Existing | None:
     mark, body = read_mark(p.body)
-    if mark is None or mark.kind != PLAYBOOK:
+    if mark is None or mark.kind != PLAYBOOK or mark.scope != scope:
         return None
     fields = {
         "title": p.title,
@@ -127,9 +127,9 @@ def existing_playbook(p: Playbook) -> Existing | None:
     return Existing(PLAYBOOK, mark.name, p.playbook_id, fields)
 
 
-def existing_note(n: KnowledgeNote) -> Existing | None:
+def existing_note(n: KnowledgeNote, scope: str = "") -> Existing | None:
     mark, body = read_mark(n.body)
-    if mark is None or mark.kind != NOTE:
+    if mark is None or mark.kind != NOTE or mark.scope != scope:
         return None
     folder = (n.folder_path or "").strip("/")
     fields = {
@@ -143,10 +143,12 @@ def existing_note(n: KnowledgeNote) -> Existing | None:
     return Existing(NOTE, mark.name, n.note_id, fields)
 
 
-def existing_schedule(s: Schedule, playbook_names: Mapping[str, str]) -> Existing | None:
+def existing_schedule(
+    s: Schedule, playbook_names: Mapping[str, str], scope: str = ""
+) -> Existing | None:
     """``playbook_names`` maps the ids of managed playbooks to their names."""
     mark, prompt = read_mark(s.prompt)
-    if mark is None or mark.kind != SCHEDULE:
+    if mark is None or mark.kind != SCHEDULE or mark.scope != scope:
         return None
     frequency = " ".join(s.frequency.split()) if s.frequency else None
     kind = s.schedule_type or ("recurring" if frequency else "one_time")
@@ -239,9 +241,9 @@ def plan_problems(plan: Plan, now: datetime) -> list[FileProblem]:
 # --- rendering -------------------------------------------------------------------------
 
 
-def render_plan(plan: Plan, where: str = ".devin") -> list[str]:
+def render_plan(plan: Plan, where: str = ".devin", scope: str = "") -> list[str]:
     """The plan as lines of text (also the body of the Markdown ``diff`` block)."""
-    lines = [f"Plan for {where}:"]
+    lines = [f"Plan for {where}" + (f" (objects of {scope})" if scope else "") + ":"]
     if not plan.changes:
         lines.append("  (the folder is empty and Devin holds nothing managed by apply)")
     for change in plan.changes:
@@ -288,9 +290,11 @@ def _show(value: Any) -> str:
     return json.dumps(value)
 
 
-def render_plan_markdown(plan: Plan, where: str = ".devin", *, title: str | None = None) -> str:
+def render_plan_markdown(
+    plan: Plan, where: str = ".devin", *, scope: str = "", title: str | None = None
+) -> str:
     """For a job summary or a pull-request comment."""
-    lines = render_plan(plan, where)
+    lines = render_plan(plan, where, scope)
     fence = "````" if any("```" in line for line in lines) else "```"
     head = title or f"Devin as code: plan for `{where}`"
     return "\n".join(

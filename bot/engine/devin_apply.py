@@ -47,6 +47,7 @@ class DevinState:
     """The managed objects Devin holds, and the lookups applying a plan needs."""
 
     existing: tuple[Existing, ...]
+    scope: str = ""  # the repository the marks name (see devin_files.ManagedMark)
     playbook_ids: dict[str, str] = field(default_factory=dict)  # managed name -> id
     folder_ids: dict[str, str] = field(default_factory=dict)  # "/path" -> folder id
 
@@ -84,23 +85,25 @@ def read_folder(directory: str | os.PathLike[str], *, now: datetime | None = Non
     return DevinFolder(folder.objects, (*problems, *folder.problems))
 
 
-def read_state(client: DevinClient, folder: DevinFolder) -> tuple[DevinState, list[FileProblem]]:
+def read_state(
+    client: DevinClient, folder: DevinFolder, scope: str = ""
+) -> tuple[DevinState, list[FileProblem]]:
     """What Devin holds (only objects marked as apply's count); problems that only the
     API can reveal, such as a note's folder that does not exist."""
     existing: list[Existing] = []
     playbook_ids: dict[str, str] = {}
     for p in client.iter_playbooks():
-        e = existing_playbook(p)
+        e = existing_playbook(p, scope)
         if e is not None:
             existing.append(e)
             playbook_ids.setdefault(e.name, e.object_id)
     for n in client.iter_notes():
-        e = existing_note(n)
+        e = existing_note(n, scope)
         if e is not None:
             existing.append(e)
     names = {pid: name for name, pid in playbook_ids.items()}
     for s in client.iter_schedules():
-        e = existing_schedule(s, names)
+        e = existing_schedule(s, names, scope)
         if e is not None:
             existing.append(e)
     folder_ids: dict[str, str] = {}
@@ -114,13 +117,13 @@ def read_state(client: DevinClient, folder: DevinFolder) -> tuple[DevinState, li
                 problems.append(
                     FileProblem(obj.path, "folder", f"{path!r} is not a knowledge folder in Devin")
                 )
-    return DevinState(tuple(existing), playbook_ids, folder_ids), problems
+    return DevinState(tuple(existing), scope, playbook_ids, folder_ids), problems
 
 
 def plan_folder(
-    client: DevinClient, folder: DevinFolder, *, prune: bool
+    client: DevinClient, folder: DevinFolder, *, prune: bool, scope: str = ""
 ) -> tuple[Plan, DevinState, list[FileProblem]]:
-    state, problems = read_state(client, folder)
+    state, problems = read_state(client, folder, scope)
     plan = compute_plan(folder, state.existing, prune=prune)
     return plan, state, [*problems, *plan_problems(plan, datetime.now(UTC))]
 
@@ -144,7 +147,7 @@ def apply_plan(client: DevinClient, plan: Plan, state: DevinState) -> ApplyRepor
     applied: list[Change] = []
     for change in sorted(plan.writes, key=lambda c: _ORDER[(c.action, c.kind)]):
         try:
-            new_id = _write(client, change, playbook_ids, state.folder_ids)
+            new_id = _write(client, change, state.scope, playbook_ids, state.folder_ids)
         except DevinError as err:
             return ApplyReport(tuple(applied), change, str(err))
         if change.kind == PLAYBOOK and new_id:
@@ -154,7 +157,11 @@ def apply_plan(client: DevinClient, plan: Plan, state: DevinState) -> ApplyRepor
 
 
 def _write(
-    client: DevinClient, c: Change, playbook_ids: dict[str, str], folder_ids: dict[str, str]
+    client: DevinClient,
+    c: Change,
+    scope: str,
+    playbook_ids: dict[str, str],
+    folder_ids: dict[str, str],
 ) -> str | None:
     if c.action == DELETE:
         assert c.object_id is not None
@@ -170,7 +177,7 @@ def _write(
     if c.kind == PLAYBOOK:
         args: dict[str, Any] = {
             "title": f["title"],
-            "body": with_mark(f["body"], PLAYBOOK, c.name),
+            "body": with_mark(f["body"], PLAYBOOK, c.name, scope),
             "macro": f["macro"],
             "structured_output_schema": f["structured_output_schema"],
         }
@@ -181,7 +188,7 @@ def _write(
     if c.kind == NOTE:
         note: dict[str, Any] = {
             "name": f["name"],
-            "body": with_mark(f["body"], NOTE, c.name),
+            "body": with_mark(f["body"], NOTE, c.name, scope),
             "trigger": f["trigger"],
             "folder_id": folder_ids.get(f["folder"]) if f["folder"] else None,
             "is_enabled": f["is_enabled"],
@@ -193,17 +200,19 @@ def _write(
             assert c.object_id is not None
             client.update_note(c.object_id, **note)
         return None
-    _write_schedule(client, c, playbook_ids)
+    _write_schedule(client, c, scope, playbook_ids)
     return None
 
 
-def _write_schedule(client: DevinClient, c: Change, playbook_ids: dict[str, str]) -> None:
+def _write_schedule(
+    client: DevinClient, c: Change, scope: str, playbook_ids: dict[str, str]
+) -> None:
     assert c.desired is not None
     f = c.desired.fields
     ref = f["playbook"]
     body: dict[str, Any] = {
         "name": f["name"],
-        "prompt": with_mark(f["prompt"], SCHEDULE, c.name),
+        "prompt": with_mark(f["prompt"], SCHEDULE, c.name, scope),
         "schedule_type": f["schedule_type"],
         "frequency": f["frequency"],
         "scheduled_at": f["scheduled_at"],

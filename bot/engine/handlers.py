@@ -161,7 +161,7 @@ class _Job:
         )
         if settings.playbook_name and not (deps.options.playbook_id or settings.playbook_id):
             try:
-                found = deps.playbook_names.resolve(deps.devin, settings.playbook_name)
+                found = deps.playbook_names.resolve(deps.devin, settings.playbook_name, t.repo)
             except RETRYABLE:
                 raise
             except DevinError as err:

@@ -27,31 +27,35 @@ class PlaybookNames:
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, dict[tuple[str, str], str]]] = {}
 
-    def resolve(self, client: DevinClient, name: str) -> str:
+    def resolve(self, client: DevinClient, name: str, scope: str = "") -> str:
+        """The id of the playbook ``name`` applied from ``scope``'s ``.devin/`` (the
+        repository), else from an unscoped apply."""
         key = (client.base_url, client.org_id or "")
         with self._lock:
             cached = self._cache.get(key)
         fresh = cached is not None and self._clock() - cached[0] < self._ttl
         names = cached[1] if cached is not None and fresh else self._load(client, key)
-        if name not in names and fresh:
+        found = names.get((scope, name)) or names.get(("", name))
+        if found is None and fresh:
             names = self._load(client, key)
-        if name not in names:
+            found = names.get((scope, name)) or names.get(("", name))
+        if found is None:
             raise DevinValidationError(
                 f"the playbook {name!r} named in .github/devin.yml is not in Devin: add "
                 f".devin/playbooks/{name}.md and run devin-bridge apply (or the Action's "
                 "mode: apply), or use playbook_id",
                 fields=("playbook",),
             )
-        return names[name]
+        return found
 
-    def _load(self, client: DevinClient, key: tuple[str, str]) -> dict[str, str]:
-        names: dict[str, str] = {}
+    def _load(self, client: DevinClient, key: tuple[str, str]) -> dict[tuple[str, str], str]:
+        names: dict[tuple[str, str], str] = {}
         for playbook in client.iter_playbooks():
             mark, _ = read_mark(playbook.body)
             if mark is not None and mark.kind == PLAYBOOK:
-                names.setdefault(mark.name, playbook.playbook_id)
+                names.setdefault((mark.scope, mark.name), playbook.playbook_id)
         with self._lock:
             self._cache[key] = (self._clock(), names)
         return names

@@ -193,3 +193,32 @@ def test_a_failure_part_way_reports_what_was_applied(cli: Cli) -> None:
     cli.admin("DELETE", "/requests")
     out = cli.ok("apply", str(root))  # picks up where it stopped
     assert "= playbook fix-bug" in out and "+ note python-style" in out
+
+
+def test_in_a_checkout_the_objects_belong_to_its_repository(cli: Cli) -> None:
+    import subprocess
+
+    work = cli.tmp / "work"
+    root = folder(work)
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    subprocess.run(
+        ["git", "-C", str(work), "remote", "add", "origin", "https://github.com/acme/app.git"],
+        check=True,
+    )
+    other = folder(cli.tmp / "elsewhere")
+    cli.ok("apply", "--scope", "other/repo", str(other))  # another repository's objects
+    out = cli.ok("apply", "--prune", str(root))
+    assert "Plan for" in out and "(objects of acme/app)" in out and "3 to create" in out
+    books = cli.json("playbooks", "list")
+    assert len(books) == 2
+    assert sorted(b["body"].splitlines()[-1].split(" from ")[1].split()[0] for b in books) == [
+        "acme/app",
+        "other/repo",
+    ]
+    cli.admin("DELETE", "/requests")
+    (root / "playbooks/fix-bug.md").unlink()
+    (root / "schedules.yml").write_text("[]\n")
+    cli.ok("apply", "--prune", str(root))
+    deleted = [e["path"] for e in writes(cli)]
+    assert len(deleted) == 2  # acme/app's playbook and schedule, nothing of other/repo
+    assert len(cli.json("playbooks", "list")) == 1

@@ -37,6 +37,11 @@ def test_the_mark_round_trips_and_ignores_look_alikes() -> None:
     assert mark is not None and (mark.kind, mark.name) == (PLAYBOOK, "fix-bug")
     assert text == "Do the thing."
     assert read_mark("Do it.\n<!-- devin-bridge apply: robot/x -->")[0] is None
+    scoped, _ = read_mark(with_mark("x", PLAYBOOK, "fix-bug", "acme/app"))
+    assert scoped is not None and (scoped.name, scoped.scope) == ("fix-bug", "acme/app")
+    other = Playbook("playbook-9", "T", with_mark("x", PLAYBOOK, "fix-bug", "other/repo"))
+    assert existing_playbook(other, "acme/app") is None and existing_playbook(other) is None
+    assert existing_playbook(other, "other/repo") is not None
     assert read_mark("<!-- devin-bridge apply: playbook/x -->\nthen more text")[0] is None
 
 

@@ -12,8 +12,8 @@ from tests.support.stack import Stack
 CONFIG = "commands:\n  fix:\n    playbook: fix-bug\ndefaults:\n  playbook: triage\n"
 
 
-def applied_playbook(stack: Stack, name: str) -> str:
-    body = with_mark("Reproduce, fix, test.", PLAYBOOK, name)
+def applied_playbook(stack: Stack, name: str, scope: str = "") -> str:
+    body = with_mark("Reproduce, fix, test.", PLAYBOOK, name, scope)
     return stack.devin_client().create_playbook(f"Playbook {name}", body).playbook_id
 
 
@@ -22,7 +22,8 @@ def test_a_named_playbook_is_resolved_once_and_cached(stack: Stack) -> None:
     stack.allow("alice")
     stack.github.add_file(stack.repo, ".github/devin.yml", CONFIG)
     stack.devin_client().create_playbook("fix-bug", "made by hand, same name as the file")
-    wanted = applied_playbook(stack, "fix-bug")
+    applied_playbook(stack, "fix-bug", "someone-else/repo")  # another repository's
+    wanted = applied_playbook(stack, "fix-bug", stack.repo)
     names = PlaybookNames()
     stack.github.add_issue(stack.repo, 8, title="Another")
     for number in (7, 8):

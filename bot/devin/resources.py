@@ -171,8 +171,12 @@ class DevinResources(DevinTransport):
         )
         return Schedule.from_api(data)
 
-    def update_schedule(self, schedule_id: str, **fields: Any) -> Schedule:
-        payload = drop_none(fields)
+    def update_schedule(
+        self, schedule_id: str, *, clear: tuple[str, ...] = (), **fields: Any
+    ) -> Schedule:
+        """PATCH the given fields; ``clear`` names fields to send as null (unset them),
+        since a None in ``fields`` means "leave unchanged"."""
+        payload = {**drop_none(fields), **dict.fromkeys(clear)}
         _check_schedule(payload, creating=False)
         data = self._request(
             "PATCH",

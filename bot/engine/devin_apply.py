@@ -234,4 +234,8 @@ def _write_schedule(
         patch["playbook_id"] = body["playbook_id"]
     if "enabled" in changed:
         patch["enabled"] = f["enabled"]
-    client.update_schedule(c.object_id, **patch)
+    # A field the file no longer sets is sent as null, or the next plan would differ again.
+    clear = tuple(k for k, v in patch.items() if v is None)
+    client.update_schedule(
+        c.object_id, clear=clear, **{k: v for k, v in patch.items() if v is not None}
+    )

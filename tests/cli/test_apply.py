@@ -222,3 +222,17 @@ def test_in_a_checkout_the_objects_belong_to_its_repository(cli: Cli) -> None:
     deleted = [e["path"] for e in writes(cli)]
     assert len(deleted) == 2  # acme/app's playbook and schedule, nothing of other/repo
     assert len(cli.json("playbooks", "list")) == 1
+
+
+def test_removing_a_schedules_playbook_unsets_it_once(cli: Cli) -> None:
+    root = folder(cli.tmp)
+    cli.ok("apply", str(root))
+    (root / "schedules.yml").write_text(SCHEDULES.replace("  playbook: fix-bug\n", ""))
+    cli.admin("DELETE", "/requests")
+    out = cli.ok("apply", str(root))
+    assert 'playbook: "fix-bug" -> (none)' in out
+    [patch] = writes(cli)
+    assert patch["method"] == "PATCH" and patch["json"] == {"playbook_id": None}
+    cli.admin("DELETE", "/requests")
+    assert "3 unchanged" in cli.ok("apply", str(root))
+    assert writes(cli) == []

@@ -43,14 +43,6 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
         inputs = parse_inputs(environ)
     except ActionInputError as err:
         return fail(environ, commands, str(err), exit_code=1)
-    if inputs.mode == "apply":
-        return fail(
-            environ,
-            commands,
-            "mode 'apply' (playbooks, notes and schedules as code) arrives in a later "
-            "release of devin-bridge; use mode 'run' or 'refresh'",
-            exit_code=1,
-        )
     try:
         event = read_event(environ)
         limits = write_limits(environ)
@@ -66,14 +58,23 @@ def _run(environ: Mapping[str, str], commands: WorkflowCommands) -> int:
 
     try:
         devin = DevinClient(inputs.devin_api_key, inputs.org_id, inputs.devin_api_url)
-        github = GitHubClient.from_token(
-            inputs.github_token,
-            base_url=(environ.get("GITHUB_API_URL") or "").strip() or "https://api.github.com",
-            # One process, one token: the budget lives in memory (no store).
-            budget=MemoryBudget(limits),
+        github = (
+            GitHubClient.from_token(
+                inputs.github_token,
+                base_url=(environ.get("GITHUB_API_URL") or "").strip() or "https://api.github.com",
+                # One process, one token: the budget lives in memory (no store).
+                budget=MemoryBudget(limits),
+            )
+            if inputs.github_token
+            else None
         )
     except (DevinError, GitHubError) as err:
         return fail(environ, commands, str(err), exit_code=1)
+    if inputs.mode == "apply":
+        from bot.action.apply import apply_mode
+
+        return apply_mode(inputs, event, devin, github, environ=environ, commands=commands)
+    assert github is not None  # the inputs require a token outside mode apply
     return action_run.run(inputs, event, devin, github, environ=environ, commands=commands)
 
 

@@ -24,6 +24,7 @@ RUNS = {
     "scale": ["scale.py", "--quick", "--json"],
     "feed_economy": ["feed_economy.py", "--quick", "--json"],
     "run_all": ["run_all.py", "--quick", "--only", "polling-economy", "--json"],
+    "apply_economy": ["apply_economy.py", "--quick", "--json"],
 }
 TIMEOUT_S = 100
 
@@ -148,3 +149,16 @@ def test_run_all_prints_a_summary_table(runs: dict[str, Ran]) -> None:
         "polling economy (simulated clock, one session)"
     ]
     assert all(c["target"] for r in data["reports"] for c in r["checks"])
+
+
+def test_apply_economy_counts_writes_per_run_and_playbook_lookups(runs: dict[str, Ran]) -> None:
+    ran = runs["apply_economy"]
+    figures = ran.result()["figures"]
+    assert "baseline" in ran.stdout and "playbook names" in ran.stdout
+    objects = figures["objects"]
+    assert figures["first"]["writes"] == objects > 0
+    assert figures["unchanged"]["writes"] == 0 and figures["unchanged"]["reads"] > 0
+    assert figures["one_edit"]["writes"] == 1
+    assert figures["baseline_writes_per_run"] == 2 * objects
+    assert figures["playbook_lists_cached"] == 1
+    assert figures["playbook_lists_uncached"] == figures["sessions"]

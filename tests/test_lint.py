@@ -41,6 +41,9 @@ CONTRACT_INPUTS = [
     "devin-api-url",
     "config-path",
     "mode",
+    "dry-run",  # mode apply (issue 9); prune and devin-dir go with it
+    "prune",
+    "devin-dir",
 ]
 CONTRACT_OUTPUTS = [
     "session-id",

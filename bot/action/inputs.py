@@ -32,6 +32,9 @@ DEFAULTS: dict[str, str] = {
     "devin-api-url": DEFAULT_API_URL,
     "config-path": ".github/devin.yml",
     "mode": "run",
+    "dry-run": "false",
+    "prune": "false",
+    "devin-dir": ".devin",
 }
 
 # A GitHub-hosted job runs at most 6 hours; waiting longer cannot succeed.
@@ -72,6 +75,9 @@ class ActionInputs:
     devin_api_url: str = DEFAULT_API_URL
     config_path: str = ".github/devin.yml"
     mode: str = "run"
+    dry_run: bool = False
+    prune: bool = False
+    devin_dir: str = ".devin"
 
     @property
     def timeout_seconds(self) -> float:
@@ -222,6 +228,11 @@ def parse_inputs(environ: Mapping[str, str]) -> ActionInputs:
             "config-path",
             f"must be a path inside the repository such as .github/devin.yml, got {config_path!r}",
         )
+    devin_dir = text("devin-dir") or ".devin"
+    if devin_dir.startswith("/") or ".." in devin_dir.split("/"):
+        raise ActionInputError(
+            "devin-dir", f"must be a folder inside the repository such as .devin, got {devin_dir!r}"
+        )
     limit_text = text("max-acu-limit")
     schema_text = text("structured-output-schema")
     knowledge = text("knowledge-ids")
@@ -250,4 +261,7 @@ def parse_inputs(environ: Mapping[str, str]) -> ActionInputs:
         devin_api_url=_url(text("devin-api-url")),
         config_path=config_path,
         mode=mode,
+        dry_run=parse_bool("dry-run", text("dry-run") or "false"),
+        prune=parse_bool("prune", text("prune") or "false"),
+        devin_dir=devin_dir.rstrip("/"),
     )

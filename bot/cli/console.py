@@ -23,7 +23,6 @@ from bot.cli.output import (
 if TYPE_CHECKING:
     from bot.devin.client import DevinClient
 
-LATER = {"apply": "devin-bridge apply", "handoff": "devin-bridge handoff"}
 # Installed with the `service` extra only (the Action's image has none of them).
 SERVICE_MODULES = ("flask", "werkzeug", "gunicorn", "sqlalchemy", "dotenv")
 
@@ -53,8 +52,11 @@ def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli import app_create as cli_app
+    from bot.cli import apply as cli_apply
     from bot.cli import demo as cli_demo
     from bot.cli import doctor as cli_doctor
+    from bot.cli import handoff as cli_handoff
+    from bot.cli import org as cli_org
     from bot.cli import resources as cli_resources
     from bot.cli import schedules as cli_schedules
     from bot.cli import sessions as cli_sessions
@@ -69,10 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = common_options()
 
     whoami = sub.add_parser("whoami", parents=[common], help="who the API key belongs to")
+    whoami.add_argument("--orgs", action="store_true", help="also list the organisations")
     whoami.set_defaults(api=_whoami)
     cli_sessions.add_parser(sub, common)
     cli_resources.add_parsers(sub, common)
     cli_schedules.add_parser(sub, common)
+    cli_org.add_parsers(sub, common)
+    cli_apply.add_parser(sub, common)
+    cli_handoff.add_parser(sub, common)
     _add_service_commands(sub, common)
     cli_demo.add_parser(sub)
     cli_doctor.add_parser(sub)
@@ -114,18 +120,6 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     refresh = sub.add_parser("refresh", help="update the status comment of every live session")
     refresh.add_argument("--json", action="store_true", help="machine output")
     refresh.set_defaults(run=_service("refresh"))
-
-    apply = sub.add_parser(
-        "apply", parents=[common], help="playbooks, notes and schedules as code from .devin/"
-    )
-    apply.add_argument("--dry-run", action="store_true", help="show the changes only")
-    apply.add_argument("dir", nargs="?", default=".devin", metavar="DIR")
-    apply.set_defaults(run=_later("apply"))
-    handoff = sub.add_parser(
-        "handoff", parents=[common], help="start a session with this repo's branch and diff"
-    )
-    handoff.add_argument("text", nargs="?", metavar="TEXT")
-    handoff.set_defaults(run=_later("handoff"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +201,10 @@ def _whoami(args: argparse.Namespace, client: DevinClient) -> int:
 
     me = client.whoami()
     if args.json:
-        print_json(raw_of(me))
+        data = raw_of(me)
+        if args.orgs:
+            data["organizations"] = [raw_of(o) for o in client.list_organizations()]
+        print_json(data)
         return 0
     fields(
         [
@@ -218,6 +215,10 @@ def _whoami(args: argparse.Namespace, client: DevinClient) -> int:
             ("api", client.base_url),
         ]
     )
+    if args.orgs:
+        from bot.cli.org import list_orgs
+
+        return list_orgs(args, client)
     return 0
 
 
@@ -246,13 +247,5 @@ def _service(name: str) -> Any:
                 return EXIT_USAGE
             raise
         return int(getattr(service_cli, name)(args))
-
-    return run
-
-
-def _later(name: str) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        err(f"{LATER[name]} arrives in a later release; it is not in {__version__}")
-        return EXIT_USAGE
 
     return run

@@ -8,6 +8,7 @@ import sys
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from bot.cli import session_more
 from bot.cli.output import (
     CliUsageError,
     acus,
@@ -57,6 +58,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--schema", metavar="FILE.json", help="structured-output JSON Schema")
     p.add_argument("--mode", metavar="MODE", help="devin_mode: normal, fast, lite, ...")
     p.add_argument("--attach", action="append", metavar="FILE", help="upload and attach")
+    session_more.add_create_options(p)
     p.add_argument("--wait", action="store_true", help="watch until the session settles")
     _watch_options(p)
     p.set_defaults(api=create)
@@ -64,7 +66,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p = cmds.add_parser("send", parents=[common], help="send a message to a session")
     p.add_argument("id", metavar="ID")
     p.add_argument("message", metavar="MESSAGE")
+    p.add_argument("--attach", action="append", metavar="FILE", help="upload and attach")
+    p.add_argument("--as-user", metavar="USER_ID", help="attribute the message to this user")
     p.set_defaults(api=send)
+    session_more.add_parsers(cmds, common)
 
     p = cmds.add_parser("stop", parents=[common], help="terminate a session")
     p.add_argument("id", metavar="ID")
@@ -188,6 +193,7 @@ def print_session(session: Session) -> None:
             ),
         ]
     )
+    session_more.print_family(session)
     if session.structured_output is not None:
         import json
 
@@ -209,22 +215,23 @@ def create(args: argparse.Namespace, client: DevinClient) -> int:
     if not prompt or not prompt.strip():
         raise CliUsageError("a session needs a prompt: devin-bridge sessions create 'Fix …'")
     schema = read_json_schema(args.schema) if args.schema else None
-    files = [(path, read_bytes(path)) for path in args.attach or []]
-    urls = [_upload(client, path, content) for path, content in files]
+    more = session_more.create_fields(args)
+    urls = session_more.upload_all(client, args.attach or [])
     request = SessionRequest(
         prompt=prompt,
         title=args.title,
         # Like the bridge's own sessions, so `sessions list --tag devin-bridge` finds them.
         tags=tuple(dict.fromkeys(["devin-bridge", *args.tag])),
         playbook_id=args.playbook,
-        knowledge_ids=tuple(args.knowledge) if args.knowledge else None,
+        knowledge_ids=more.pop("knowledge_ids", tuple(args.knowledge) if args.knowledge else None),
         repos=tuple(args.repo) if args.repo else None,
         max_acu_limit=args.max_acu,
         structured_output_schema=schema,
-        attachment_urls=tuple(urls) if urls else None,
+        attachment_urls=urls or None,
         devin_mode=args.mode,
+        **more,
     )
-    session = client.create_session(request)
+    session = client.create_session(request, parent_session_id=args.parent)
     if not args.json:
         out(f"created session {session.session_id}")
         out(session.url)
@@ -239,25 +246,13 @@ def create(args: argparse.Namespace, client: DevinClient) -> int:
     return 0
 
 
-def read_bytes(path: str) -> bytes:
-    from pathlib import Path
-
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise CliUsageError(f"cannot read attachment {path!r}: {exc.strerror}") from None
-
-
-def _upload(client: DevinClient, path: str, content: bytes) -> str:
-    import mimetypes
-    from pathlib import Path
-
-    ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return client.upload_attachment(Path(path).name, content, ctype).url
-
-
 def send(args: argparse.Namespace, client: DevinClient) -> int:
-    session = client.send_message(args.id, args.message)
+    if not args.message.strip():
+        raise CliUsageError("a message cannot be empty")
+    urls = session_more.upload_all(client, args.attach or [])
+    session = client.send_message(
+        args.id, args.message, attachment_urls=list(urls) or None, as_user_id=args.as_user
+    )
     if args.json:
         print_json(raw_of(session) if session else {"session_id": args.id, "sent": True})
     else:

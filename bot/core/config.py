@@ -37,6 +37,7 @@ from bot.core.config_checks import (
     check_min_role,
     check_mode,
     check_playbook_id,
+    check_playbook_name,
     check_positive_int,
     check_repos,
     check_rule_name,
@@ -67,6 +68,7 @@ class ConfigResult:
 _TOP_KEYS = ("trigger", "labels", "commands", "defaults", "permissions")
 _RULE_KEYS = (
     "playbook_id",
+    "playbook",
     "playbook_macro",
     "prompt",
     "max_acu_limit",
@@ -76,7 +78,15 @@ _RULE_KEYS = (
     "structured_output_schema",
     "devin_mode",
 )
-_DEFAULT_KEYS = ("max_acu_limit", "knowledge_ids", "tags", "repos", "playbook_id", "devin_mode")
+_DEFAULT_KEYS = (
+    "max_acu_limit",
+    "knowledge_ids",
+    "tags",
+    "repos",
+    "playbook_id",
+    "playbook",
+    "devin_mode",
+)
 _PERMISSION_KEYS = ("min", "allow_bots", "reply_to_refused")
 
 
@@ -203,6 +213,7 @@ class _Parser:
         values: dict[str, Any] = {}
         checks: dict[str, Check] = {
             "playbook_id": check_playbook_id,
+            "playbook": check_playbook_name,
             "playbook_macro": check_macro,
             "prompt": text_check(20_000),
             "max_acu_limit": check_positive_int,
@@ -212,10 +223,14 @@ class _Parser:
             "structured_output_schema": check_schema,
             "devin_mode": check_mode,
         }
+        if "playbook" in value and "playbook_id" in value:
+            problems.append(f"{where}: give playbook (a name) or playbook_id, not both")
         for key, check in checks.items():
             if key in value:
                 try:
-                    values[key] = check(value[key], f"{where}.{key}")
+                    values["playbook_name" if key == "playbook" else key] = check(
+                        value[key], f"{where}.{key}"
+                    )
                 except InvalidValue as exc:
                     problems.append(str(exc))
         if problems:
@@ -243,6 +258,9 @@ class _Parser:
             repos=self._field(value, "repos", "defaults.repos", check_repos, base.repos),
             playbook_id=self._field(
                 value, "playbook_id", "defaults.playbook_id", check_playbook_id, None
+            ),
+            playbook_name=self._field(
+                value, "playbook", "defaults.playbook", check_playbook_name, None
             ),
             devin_mode=self._field(value, "devin_mode", "defaults.devin_mode", check_mode, None),
         )

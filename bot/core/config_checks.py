@@ -98,6 +98,9 @@ def text_check(limit: int) -> Check:
     return check
 
 
+_PLAYBOOK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
 def check_playbook_id(v: Any, where: str) -> str | None:
     if v is None:
         return None
@@ -109,6 +112,21 @@ def check_playbook_id(v: Any, where: str) -> str | None:
             "(use playbook_macro for macros)"
         )
     return v.strip()
+
+
+def check_playbook_name(v: Any, where: str) -> str | None:
+    """A ``.devin/playbooks/<name>.md`` name (resolved to an id when a session starts)."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or not _PLAYBOOK_NAME.match(v.strip()):
+        raise InvalidValue(
+            f"{where} must be the name of a .devin/playbooks/<name>.md file such as 'fix-bug', "
+            f"got {show(v)}"
+        )
+    name: str = v.strip()
+    if name.startswith("playbook-"):
+        raise InvalidValue(f"{where} looks like a playbook id; use playbook_id: {name}")
+    return name
 
 
 def check_macro(v: Any, where: str) -> str | None:

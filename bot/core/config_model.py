@@ -27,6 +27,7 @@ class SessionRule:
     """Session settings for one label or one ``/devin <name>`` command."""
 
     playbook_id: str | None = None
+    playbook_name: str | None = None  # `playbook: fix-bug`, a .devin/playbooks/ name
     playbook_macro: str | None = None
     prompt: str | None = None
     max_acu_limit: int | None = None
@@ -48,6 +49,7 @@ class SessionDefaults:
     tags: tuple[str, ...] = ()
     repos: tuple[str, ...] = ()  # empty: this repository
     playbook_id: str | None = None
+    playbook_name: str | None = None
     devin_mode: str | None = None
 
 
@@ -76,6 +78,7 @@ class SessionSettings:
     """A rule merged over the repository defaults: what a new session gets."""
 
     playbook_id: str | None = None
+    playbook_name: str | None = None  # resolved to an id at run time (engine/playbooks.py)
     playbook_macro: str | None = None
     prompt: str | None = None
     max_acu_limit: int | None = None
@@ -135,8 +138,11 @@ def effective_settings(config: RepoConfig, rule: SessionRule | None = None) -> S
     rule = rule or SessionRule()
     d = config.defaults
     tags = tuple(dict.fromkeys((*d.tags, *rule.tags)))
+    # A rule's playbook (by id or by name) wins over the defaults' playbook as a whole.
+    own = rule.playbook_id is not None or rule.playbook_name is not None
     return SessionSettings(
-        playbook_id=rule.playbook_id or d.playbook_id,
+        playbook_id=rule.playbook_id if own else d.playbook_id,
+        playbook_name=rule.playbook_name if own else d.playbook_name,
         playbook_macro=rule.playbook_macro,
         prompt=rule.prompt,
         max_acu_limit=rule.max_acu_limit if rule.max_acu_limit is not None else d.max_acu_limit,

@@ -129,6 +129,7 @@ class Session:
     is_archived: bool = False
     parent_session_id: str | None = None
     origin: str | None = None
+    child_session_ids: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -165,6 +166,7 @@ class Session:
             is_archived=get_bool(d, "is_archived"),
             parent_session_id=get_opt_str(d, "parent_session_id"),
             origin=get_opt_str(d, "origin"),
+            child_session_ids=get_strs(d, "child_session_ids"),
             raw=dict(d),
         )
 

@@ -227,3 +227,60 @@ def _ts_text(v: Any) -> str | None:
     if isinstance(v, int | float) and not isinstance(v, bool):
         return str(int(v))
     return None
+
+
+# --- session insights and organisation secrets --------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionInsights:
+    """``SessionInsightsResponse``: the session plus Devin's analysis (null until generated)."""
+
+    session_id: str
+    analysis: dict[str, Any] | None = None
+    num_devin_messages: int = 0
+    num_user_messages: int = 0
+    session_size: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Any) -> SessionInsights:
+        d = as_mapping(data)
+        return cls(
+            session_id=get_str(d, "session_id"),
+            analysis=get_dict(d, "analysis"),
+            num_devin_messages=get_int(d, "num_devin_messages"),
+            num_user_messages=get_int(d, "num_user_messages"),
+            session_size=get_opt_str(d, "session_size"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class OrgSecret:
+    """An organisation secret's metadata; the API never returns the value."""
+
+    secret_id: str
+    key: str
+    secret_type: str | None = None
+    is_sensitive: bool = True
+    note: str | None = None
+    created_by: str | None = None
+    created_at: int = 0
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Any) -> OrgSecret:
+        d = as_mapping(data)
+        # Keep only metadata: a server that echoed a value must not get it printed.
+        safe = {k: v for k, v in d.items() if k != "value"}
+        return cls(
+            secret_id=get_str(d, "secret_id") or get_str(d, "id"),
+            key=get_str(d, "key"),
+            secret_type=get_opt_str(d, "secret_type", "type"),
+            is_sensitive=get_bool(d, "is_sensitive", True),
+            note=get_opt_str(d, "note"),
+            created_by=get_opt_str(d, "created_by"),
+            created_at=get_int(d, "created_at"),
+            raw=safe,
+        )

@@ -4,76 +4,67 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    (
-        "month",
-        1,
-        12,
-        {
-            m: i + 1
-            for i, m in enumerate(
-                ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-            )
-        },
-    ),
-    (
-        "day of week",
-        0,
-        7,
-        {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
-    ),
-)
+_CRON_FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
 
 MAX_SCHEMA_BYTES = 64 * 1024
 
 
 def cron_error(expr: str) -> str | None:
-    """Why ``expr`` is not a 5-field cron expression (UTC), or None when it is."""
+    """Why ``expr`` is not a 5-field cron expression (UTC), or None when it is.
+
+    croniter does the parsing; this only insists on exactly five fields (croniter also
+    takes seconds, years and ``@daily``, which Devin's ``frequency`` does not) and names
+    the field at fault by checking each one alone.
+    """
+    from croniter import CroniterError, croniter
+
     parts = expr.split()
-    if len(parts) != 5:
+    if len(parts) != 5 or not expr.isascii():
+        if len(parts) == 5:
+            return f"cron expression {expr!r} has characters that are not ASCII"
         return (
             f"cron expression {expr!r} must have 5 fields "
             "(minute hour day-of-month month day-of-week), e.g. '0 9 * * 1-5'"
         )
-    for part, (name, low, high, names) in zip(parts, _CRON_FIELDS, strict=True):
-        for item in part.split(","):
-            problem = _cron_item_error(item, low, high, names)
-            if problem:
-                return f"cron expression {expr!r}: {name} field {part!r} {problem}"
+    for index, (part, name) in enumerate(zip(parts, _CRON_FIELD_NAMES, strict=True)):
+        alone = ["*"] * 5
+        alone[index] = part
+        try:
+            croniter(" ".join(alone))
+        except (CroniterError, ValueError) as exc:
+            return f"cron expression {expr!r}: {name} field {part!r} {_croniter_reason(exc)}"
+    try:
+        croniter(" ".join(parts))
+    except (CroniterError, ValueError) as exc:
+        return f"cron expression {expr!r} {_croniter_reason(exc)}"
+    if not next_runs(expr, datetime(2000, 1, 1, tzinfo=UTC), 1):
+        return f"cron expression {expr!r} never fires (no such date)"
     return None
 
 
-def _cron_item_error(item: str, low: int, high: int, names: Mapping[str, int]) -> str | None:
-    if not item:
-        return "has an empty list item"
-    base, _, step = item.partition("/")
-    if step and (not _is_number(step) or int(step) == 0):
-        return f"has an invalid step {step!r}"
-    if base == "*":
-        return None
-    lo_text, dash, hi_text = base.partition("-")
-    values = [lo_text, hi_text] if dash else [lo_text]
-    numbers: list[int] = []
-    for v in values:
-        n = names.get(v.lower()) if v.isalpha() else (int(v) if _is_number(v) else None)
-        if n is None:
-            return f"has an invalid value {v!r}"
-        if not low <= n <= high:
-            return f"value {v} is out of range {low}-{high}"
-        numbers.append(n)
-    if len(numbers) == 2 and numbers[0] > numbers[1]:
-        return f"has a backwards range {base!r}"
-    return None
+def _croniter_reason(exc: Exception) -> str:
+    # croniter's messages start with the expression in brackets: keep the reason only.
+    text = str(exc)
+    reason = text.split("]", 1)[1].strip(" ,") if text.startswith("[") and "]" in text else text
+    return reason or "is not acceptable"
 
 
-def _is_number(text: str) -> bool:
-    # str.isdigit() also accepts "²" and "١", which int() or cron cannot use.
-    return text.isascii() and text.isdigit()
+def next_runs(expr: str, after: datetime, count: int = 3) -> tuple[datetime, ...]:
+    """The next ``count`` times (UTC) a valid cron expression fires after ``after``;
+    fewer when it never fires (e.g. ``0 9 31 2 *``)."""
+    from croniter import CroniterBadDateError, croniter
+
+    it = croniter(expr, after.astimezone(UTC))
+    runs: list[datetime] = []
+    try:
+        for _ in range(count):
+            runs.append(it.get_next(datetime).astimezone(UTC))
+    except CroniterBadDateError:
+        pass
+    return tuple(runs)
 
 
 def json_schema_error(schema: Any) -> str | None:

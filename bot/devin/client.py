@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from bot.core.devin_models import Attachment, Message, Session, path_session_id
-from bot.core.devin_org import Identity, Organization
+from bot.core.devin_org import Identity, Organization, SessionInsights
 from bot.core.parsing import Page, parse_optional
 from bot.core.validation import json_schema_error
 from bot.devin.bodies import MAX_TAGS, SessionRequest, dedupe, drop_none
@@ -63,12 +63,17 @@ class DevinClient(DevinResources):
     # -- sessions ---------------------------------------------------------
 
     def create_session(
-        self, request: SessionRequest, *, idempotency_key: str | None = None
+        self,
+        request: SessionRequest,
+        *,
+        idempotency_key: str | None = None,
+        parent_session_id: str | None = None,
     ) -> Session:
         """Create a session exactly once.
 
         With an ``idempotency_key`` (e.g. a webhook delivery id) a session
         created by an earlier, interrupted attempt is found and returned first.
+        ``parent_session_id`` makes it a child session (query ``devin_id``).
         """
         if not request.prompt or not request.prompt.strip():
             raise DevinValidationError("a session needs a non-empty prompt", fields=("prompt",))
@@ -90,11 +95,22 @@ class DevinClient(DevinResources):
         body = request.to_json()
         body["tags"] = list(tags)
         path = self._org_path("/sessions")
+        params = None
+        if parent_session_id:
+            try:
+                params = {"devin_id": path_session_id(parent_session_id)}
+            except ValueError as err:
+                raise DevinValidationError(str(err), fields=("parent_session_id",)) from None
         last: DevinError | None = None
         for attempt in range(self._retry.attempts):
             try:
                 data = self._request(
-                    "POST", path, json=body, what="creating a session", retry="rate_limit"
+                    "POST",
+                    path,
+                    json=body,
+                    params=params,
+                    what="creating a session",
+                    retry="rate_limit",
                 )
                 return Session.from_api(data)
             except (DevinUnavailable, DevinServerError) as err:
@@ -238,6 +254,25 @@ class DevinClient(DevinResources):
             what=f"attachments of session {session_id}",
         )
         return Page.from_api(data, Attachment.from_api).items
+
+    def session_insights(self, session_id: str) -> SessionInsights:
+        data = self._request(
+            "GET",
+            self._session_path(session_id) + "/insights",
+            what=f"insights of session {session_id}",
+        )
+        return SessionInsights.from_api(data)
+
+    def generate_insights(self, session_id: str) -> str:
+        """``started``, or ``already_exists`` when generated or in progress."""
+        data = self._request(
+            "POST",
+            self._session_path(session_id) + "/insights/generate",
+            what=f"generating insights of session {session_id}",
+            retry="idempotent",
+        )
+        status = data.get("status") if isinstance(data, Mapping) else None
+        return status if isinstance(status, str) else "started"
 
     # -- attachments ------------------------------------------------------
 

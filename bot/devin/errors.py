@@ -84,28 +84,25 @@ def error_detail(body: Any, limit: int = 300) -> tuple[str, tuple[str, ...]]:
         detail = body.get("detail")
         errors = body.get("errors")
         title = body.get("title")
-        if isinstance(detail, str) and detail:
-            parts.append(detail)
-        elif isinstance(title, str) and title:
-            parts.append(title)
-        for item in (detail if isinstance(detail, list) else []) + (
-            errors if isinstance(errors, list) else []
-        ):
-            if not isinstance(item, Mapping):
-                continue
-            loc = item.get("loc") or item.get("field") or ()
-            pointer = item.get("pointer")
-            if not loc and isinstance(pointer, str):
-                # RFC 9457 errors point into the body with a JSON pointer ("#/a/0/b").
-                loc = [p for p in pointer.lstrip("#").split("/") if p]
-            if isinstance(loc, str):
-                loc = [loc]
-            names = [str(x) for x in loc if x not in ("body", "query", "path")]
-            name = ".".join(names)
-            msg = item.get("msg") or item.get("message") or item.get("detail") or ""
-            if name:
+        items = [
+            item
+            for item in (detail if isinstance(detail, list) else [])
+            + (errors if isinstance(errors, list) else [])
+            if isinstance(item, Mapping)
+        ]
+        for item in items:
+            name, msg = _field_error(item)
+            line = f"{name}: {msg}" if name else msg
+            if name and name not in fields:
                 fields.append(name)
-            parts.append(f"{name}: {msg}" if name else str(msg))
+            if line and line not in parts:  # problem+json may repeat a FastAPI list
+                parts.append(line)
+        if not parts:
+            # The summary string only when there is no per-field list: it repeats it.
+            if isinstance(detail, str) and detail:
+                parts.append(detail)
+            elif isinstance(title, str) and title:
+                parts.append(title)
         if not parts:
             for key in ("message", "error"):
                 v = body.get(key)
@@ -118,6 +115,23 @@ def error_detail(body: Any, limit: int = 300) -> tuple[str, tuple[str, ...]]:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text, tuple(fields)
+
+
+def _field_error(item: Mapping[str, Any]) -> tuple[str, str]:
+    """(field path, message) of one validation error, FastAPI ``loc`` or RFC 9457 pointer."""
+    loc: Any = item.get("loc") or item.get("field") or ()
+    pointer = item.get("pointer")
+    if not loc and isinstance(pointer, str):
+        # RFC 9457 errors point into the body with a JSON pointer ("#/a/0/b").
+        loc = [p for p in pointer.lstrip("#").split("/") if p]
+    if isinstance(loc, str):
+        loc = [loc]
+    names = [str(x) for x in loc] if isinstance(loc, list | tuple) else []
+    # Only the first element says where (body, query, path): a field may be named "body".
+    if len(names) > 1 and names[0] in ("body", "query", "path", "header"):
+        names = names[1:]
+    msg = item.get("msg") or item.get("message") or item.get("detail") or ""
+    return ".".join(names), str(msg)
 
 
 def error_for_status(

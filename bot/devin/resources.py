@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from bot.core.devin_org import FolderTree, KnowledgeNote, Playbook, Schedule
+from bot.core.devin_org import FolderTree, KnowledgeNote, OrgSecret, Playbook, Schedule
 from bot.core.parsing import Page, parse_optional
 from bot.core.validation import cron_error, json_schema_error
 from bot.devin.bodies import drop_none
@@ -171,8 +171,12 @@ class DevinResources(DevinTransport):
         )
         return Schedule.from_api(data)
 
-    def update_schedule(self, schedule_id: str, **fields: Any) -> Schedule:
-        payload = drop_none(fields)
+    def update_schedule(
+        self, schedule_id: str, *, clear: tuple[str, ...] = (), **fields: Any
+    ) -> Schedule:
+        """PATCH the given fields; ``clear`` names fields to send as null (unset them),
+        since a None in ``fields`` means "leave unchanged"."""
+        payload = {**drop_none(fields), **dict.fromkeys(clear)}
         _check_schedule(payload, creating=False)
         data = self._request(
             "PATCH",
@@ -187,6 +191,43 @@ class DevinResources(DevinTransport):
             "DELETE", self._schedule_path(schedule_id), what=f"deleting schedule {schedule_id}"
         )
         return parse_optional(Schedule.from_api, data)
+
+    # -- organisation secrets ---------------------------------------------
+
+    def iter_secrets(self, *, first: int = 100) -> Iterator[OrgSecret]:
+        yield from self._paginate(
+            self._org_path("/secrets"), {}, OrgSecret.from_api, first, "secrets"
+        )
+
+    def create_secret(
+        self,
+        key: str,
+        value: str,
+        *,
+        secret_type: str = "key-value",
+        is_sensitive: bool = True,
+        note: str | None = None,
+    ) -> OrgSecret:
+        if not key.strip() or not value:
+            raise DevinValidationError("a secret needs a key and a value", fields=("key", "value"))
+        payload = drop_none(
+            {
+                "type": secret_type,
+                "key": key,
+                "value": value,
+                "is_sensitive": is_sensitive,
+                "note": note,
+            }
+        )
+        data = self._request(
+            "POST", self._org_path("/secrets"), json=payload, what=f"creating secret {key}"
+        )
+        return OrgSecret.from_api(data)
+
+    def delete_secret(self, secret_id: str) -> OrgSecret | None:
+        path = self._org_path("/secrets/" + path_segment(secret_id, "secret id"))
+        data = self._request("DELETE", path, what=f"deleting secret {secret_id}")
+        return parse_optional(OrgSecret.from_api, data)
 
     def _note_path(self, note_id: str) -> str:
         return self._org_path("/knowledge/notes/" + path_segment(note_id, "note id"))

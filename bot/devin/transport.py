@@ -226,7 +226,7 @@ def _route_of(path: str) -> str:
     """A low-cardinality route label for metrics (ids replaced)."""
     out = []
     for part in path.split("/"):
-        if part.startswith(("org-", "devin-", "note-", "playbook-", "sched-")) or (
+        if part.startswith(("org-", "devin-", "note-", "playbook-", "sched-", "secret-")) or (
             len(part) >= 16 and any(c.isdigit() for c in part)
         ):
             out.append("{id}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.devin.client import DevinClient
+from bot.engine.playbooks import PLAYBOOK_NAMES, PlaybookNames
 from bot.github.client import GitHubClient
 
 DEFAULT_TRIGGER = "/devin"
@@ -50,3 +51,5 @@ class Deps:
     # How long a status comment write may wait for its identity's next write slot before
     # it is left to a later tick (trigger handling passes 0: the next trigger goes first).
     comment_write_wait: float = 3.0
+    # `playbook: <name>` in .github/devin.yml -> id, cached per process (engine/playbooks.py).
+    playbook_names: PlaybookNames = field(default_factory=lambda: PLAYBOOK_NAMES)

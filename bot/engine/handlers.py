@@ -169,6 +169,14 @@ class _Job:
             template=settings.prompt,
             label=t.label,
         )
+        if settings.playbook_name and not (deps.options.playbook_id or settings.playbook_id):
+            try:
+                found = deps.playbook_names.resolve(deps.devin, settings.playbook_name, t.repo)
+            except RETRYABLE:
+                raise
+            except DevinError as err:
+                return self._not_started(err)
+            settings = replace(settings, playbook_id=found)
         request = build_session_request(
             prompt=build_prompt(ctx, instruction),
             title=session_title(ctx, instruction),

@@ -117,7 +117,6 @@ def _not_now(exc: Exception) -> str:
     return f"not checked now: {_one_line(exc)} (a passing answer later is not ruled out)"
 
 
-
 def _devin_checks(settings: Settings) -> list[Check]:
     if not settings.devin_api_key:
         key = Check(

@@ -755,16 +755,72 @@ def test_invalid_repo_config_is_reported_and_defaults_are_used(
     assert "max_acu_limit" not in creates(stack, thread_tag(43))[0]
 
 
-def test_apply_mode_is_not_there_yet(world: tuple[Stack, Path]) -> None:
+APPLY_PLAYBOOK = "---\ntitle: Fix a bug\n---\nReproduce, fix, open a pull request.\n"
+APPLY_SCHEDULES = "- name: weekly\n  prompt: Tidy up\n  cron: '0 6 * * 1'\n  playbook: fix-bug\n"
+
+
+def devin_folder(workdir: Path) -> None:
+    (workdir / ".devin/playbooks").mkdir(parents=True, exist_ok=True)
+    (workdir / ".devin/playbooks/fix-bug.md").write_text(APPLY_PLAYBOOK)
+    (workdir / ".devin/schedules.yml").write_text(APPLY_SCHEDULES)
+
+
+def apply_writes(stack: Stack) -> list[Any]:
+    return [
+        r
+        for r in stack.devin_requests(path=r"/(playbooks|knowledge|schedules)")
+        if r["method"] != "GET"
+    ]
+
+
+def test_apply_mode_dry_run_on_a_pull_request_plans_in_the_summary_and_one_comment(
+    world: tuple[Stack, Path],
+) -> None:
     stack, tmp = world
+    stack.github.add_pull(REPO, 60)
+    devin_folder(tmp / "plan")
     payload = load_payload("workflow_dispatch")
-    run = execute(
-        stack, tmp / "apply", Case("workflow_dispatch", payload, inputs={"mode": "apply"})
-    )
+    payload["pull_request"] = {"number": 60}
+    case = Case("pull_request", payload, inputs={"mode": "apply", "dry-run": "true"})
+    for _ in range(2):  # a second push edits the same comment
+        run = execute(stack, tmp / "plan", case)
+        assert run.returncode == 0, run.stdout
+        assert "+ playbook fix-bug" in run.summary and "+ schedule weekly" in run.summary
+        assert "2 to create" in run.summary and "nothing was changed" in run.summary.lower()
+        assert "next runs: " in run.summary
+    assert apply_writes(stack) == []
+    plans = [c for c in stack.bot_comments(60) if "devin-bridge:apply-plan" in c["body"]]
+    assert len(plans) == 1 and "+ playbook fix-bug" in plans[0]["body"]
+
+
+def test_apply_mode_applies_then_has_nothing_to_do(world: tuple[Stack, Path]) -> None:
+    stack, tmp = world
+    devin_folder(tmp / "push")
+    payload = load_payload("workflow_dispatch")
+    case = Case("push", payload, inputs={"mode": "apply"})
+    run = execute(stack, tmp / "push", case)
+    assert run.returncode == 0, run.stdout
+    assert "Applied 2 of 2 changes" in run.summary
+    assert [r["method"] for r in apply_writes(stack)] == ["POST", "POST"]
+    again = execute(stack, tmp / "push", case)
+    assert again.returncode == 0 and "2 unchanged" in again.summary
+    assert len(apply_writes(stack)) == 2  # the second run sent no write request
+
+
+def test_apply_mode_invalid_folder_fails_with_an_annotation_per_file(
+    world: tuple[Stack, Path],
+) -> None:
+    stack, tmp = world
+    workdir = tmp / "invalid"
+    (workdir / ".devin/playbooks").mkdir(parents=True, exist_ok=True)
+    (workdir / ".devin/playbooks/x.md").write_text("---\nmacro: '!x'\n---\nbody\n")
+    before = len(apply_writes(stack))
+    case = Case("push", load_payload("workflow_dispatch"), inputs={"mode": "apply"})
+    run = execute(stack, workdir, case)
     assert run.returncode == 1
-    assert any(
-        line.startswith("::error::") and "later release" in line for line in run.stdout.splitlines()
-    )
+    errors = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert any("playbooks/x.md" in e and "title: is required" in e for e in errors), errors
+    assert len(apply_writes(stack)) == before
 
 
 def polled(stack: Stack, number: int) -> bool:

@@ -313,11 +313,12 @@ def test_configuration_and_api_errors_are_one_line(cli: Cli) -> None:
     assert refused.returncode == 1 and "403" in one_line_error(refused)
 
 
-def test_unreleased_commands_answer_clearly(cli: Cli) -> None:
-    for args in (("apply", "--dry-run", "somewhere"), ("handoff", "fix it")):
-        proc = cli(*args)
-        assert proc.returncode == 2
-        assert "later release" in one_line_error(proc)
+def test_apply_and_handoff_refuse_a_missing_folder_before_sending(cli: Cli) -> None:
+    proc = cli("apply", "--dry-run", str(cli.tmp / "somewhere"))
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+    proc = cli("handoff", "fix it", "--yes", "-C", str(cli.tmp / "somewhere"))
+    assert proc.returncode == 2 and "is not a folder" in one_line_error(proc)
+    assert cli.api_requests() == []
     assert "--workers" in cli.ok("serve", "--help")
 
 

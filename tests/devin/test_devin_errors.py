@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 from bot.devin.errors import (
     DevinAuthError,
@@ -18,6 +19,7 @@ from bot.devin.errors import (
     error_detail,
     error_for_status,
 )
+from tests.support.stack import Stack
 
 FASTAPI_422 = {
     "detail": [
@@ -53,7 +55,7 @@ PROBLEM_422 = {
         ),
         (
             PROBLEM_422,
-            "Request validation failed; max_acu_limit: must be > 0",
+            "max_acu_limit: must be > 0",
             ("max_acu_limit",),
         ),
         (
@@ -76,8 +78,7 @@ PROBLEM_422 = {
                     {"detail": "too long", "pointer": "/session_secrets/0/key"},
                 ],
             },
-            "Your request is not valid.; max_acu_limit: must be a positive integer; "
-            "session_secrets.0.key: too long",
+            "max_acu_limit: must be a positive integer; session_secrets.0.key: too long",
             ("max_acu_limit", "session_secrets.0.key"),
         ),
         ({"message": "upstream went away"}, "upstream went away", ()),
@@ -162,3 +163,32 @@ def test_429_reports_retry_after() -> None:
 def test_errors_without_a_body_still_read_well() -> None:
     err = error_for_status(404, "", what="playbook playbook-1")
     assert str(err) == "playbook playbook-1 not found (404). Check the id and DEVIN_ORG_ID"
+
+
+def test_a_field_named_body_keeps_its_name_and_problem_lists_are_not_repeated(
+    stack: Stack,
+) -> None:
+    # The emulator's own answer (problem+json, with both a summary and the list) to a
+    # playbook without title and body: once "title: Field required; Field required".
+    resp = requests.post(
+        f"{stack.devin_url}/organizations/{stack.org_id}/playbooks",
+        json={},
+        headers={"Authorization": f"Bearer {stack.devin_key}"},
+        timeout=10,
+    )
+    assert resp.status_code == 422
+    err = error_for_status(422, resp.json(), what="creating a playbook")
+    assert isinstance(err, DevinValidationError)
+    assert err.fields == ("title", "body")
+    assert err.detail == "title: Field required; body: Field required"
+    assert str(err).count("Field required") == 2
+
+
+def test_fastapi_and_problem_lists_of_the_same_errors_give_one_line_each() -> None:
+    item = {"loc": ["body", "body"], "msg": "Field required", "type": "missing"}
+    text, fields = error_detail({"detail": [item], "errors": [item]})
+    assert (text, fields) == ("body: Field required", ("body",))
+    assert error_detail({"errors": [{"loc": ["body"], "msg": "Invalid JSON"}]}) == (
+        "body: Invalid JSON",
+        ("body",),
+    )

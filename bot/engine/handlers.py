@@ -42,6 +42,7 @@ from bot.engine.threads import (
     request_key,
     requester_in,
     session_for_request,
+    stopper_in,
     thread_sessions,
     trigger_url_in,
 )
@@ -220,7 +221,8 @@ class _Job:
             raise
         except DevinError as err:  # e.g. it exited meanwhile: finalise the comment anyway
             deps.log.info("terminating %s: %s", live.session_id, err)
-        track = self._resume(live, note=f"Stopped by @{t.sender.login}", stopped=True)
+        track = replace(self._resume(live, note=None, stopped=True), stopped_by=t.sender.login)
+        self.track = track
         return self._ticked("stopped", track, None)
 
     def _status(self) -> Outcome:
@@ -313,6 +315,7 @@ class _Job:
             track,
             comment_id=found.id if found else None,
             trigger_url=first_link or track.trigger_url,
+            stopped_by=stopper_in(found.body) if found else None,
         )
         return self.track
 

@@ -50,6 +50,7 @@ class TrackState:
     note: str | None = None  # shown under the headline, e.g. "Follow-up from @x"
     trigger: str = DEFAULT_TRIGGER  # the repo's command word, for the comment's hints
     seen: str | None = None  # signature of the session as last read (see _signature)
+    stopped_by: str | None = None  # who sent `/devin stop` (shown in the comment)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def status_view(
         error=error,
         note=state.note,
         trigger=state.trigger,
+        stopped_by=state.stopped_by,
     )
 
 

@@ -21,8 +21,9 @@ from bot.core.devin_models import (
     STATE_WORKING,
     USAGE_SUSPEND_REASONS,
 )
-from bot.core.markdown import link, login_ref, safe_url
-from bot.core.sanitize import ZWSP
+from bot.core.devin_message import neutralize_prose
+from bot.core.markdown import escape_text, link, login_ref, one_line, safe_url, truncate
+from bot.core.sanitize import ZWSP, redact_secrets, strip_invisible
 from bot.core.status_view import STATE_ERROR, StatusView
 
 ERROR_CHARS = 500
@@ -87,7 +88,9 @@ def stopped_words(login: str | None, trigger: str) -> str:
 def title_line(view: StatusView) -> str:
     """The task's title, as Devin named the session, or "" without one."""
     s = view.session
-    title = echo_line(s.title or "", 200) if s is not None else ""
+    raw = one_line(redact_secrets(strip_invisible(s.title or ""))) if s is not None else ""
+    # Shown as typed (`<T>` included) but inert: no HTML, pings or issue links.
+    title = neutralize_prose(escape_text(truncate(raw, 200)))
     return f"**Task:** {title}" if title else ""
 
 

@@ -474,6 +474,8 @@ def test_an_ended_session_shows_a_fixed_duration_even_days_later() -> None:
         assert "⏱ finished in 1h 23m" in body
         assert "3d" not in body
     assert "**Task:** Fix &lt;the&gt; login" in render(view(ended))
+    titled = session(title="Fix #12 for @bob")
+    assert "**Task:** Fix \\#\u200b12 for @\u200bbob" in render(view(titled))
     stopped = render(view(ended, stopped=True, stopped_by="alice", now=NOW + 86_400))
     assert "3d" not in stopped and "1d" not in stopped
     assert "⏱ ended after 1h 23m" in stopped

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.core.commands import DEFAULT_TRIGGER
 from bot.core.comment_text import echo_line
+from bot.core.devin_message import neutralize_prose
 from bot.core.devin_models import (
     STATE_FAILED,
     STATE_FINISHED,
@@ -21,7 +22,6 @@ from bot.core.devin_models import (
     STATE_WORKING,
     USAGE_SUSPEND_REASONS,
 )
-from bot.core.devin_message import neutralize_prose
 from bot.core.markdown import escape_text, link, login_ref, one_line, safe_url, truncate
 from bot.core.sanitize import ZWSP, redact_secrets, strip_invisible
 from bot.core.status_view import STATE_ERROR, StatusView

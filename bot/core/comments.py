@@ -27,7 +27,7 @@ from bot.core.markdown import (
     table_cell,
     truncate,
 )
-from bot.core.status_sections import attachment_lines, pr_line, structured_block
+from bot.core.status_sections import attachment_line, attachment_lines, pr_line, structured_block
 from bot.core.status_view import (
     STATE_ERROR,
     StatusView,
@@ -107,7 +107,8 @@ def _compose(view: StatusView, *, show_elapsed: bool, previews: bool, structured
             details("Structured output", structured_block(s.structured_output, _STRUCTURED_CHARS)),
         ]
 
-    out += attachment_lines(view.attachments, previews=previews)
+    session_url = s.url if s is not None else None
+    out += attachment_lines(view.attachments, previews=previews, session_url=session_url)
     out += ["", "---", f"<sub>{_footer(view, trigger)}</sub>"]
     if view.stopped:
         out.append(STOPPED_MARKER)  # so a later `/devin status` still shows it stopped
@@ -220,9 +221,7 @@ def job_summary(view: StatusView) -> str:
         out += ["", "### Latest message from Devin", "", quote(message)]
     if view.attachments:
         out += ["", "### Attachments", ""]
-        out += [
-            f"- {link(plain_line(a.name, 200) or 'attachment', a.url)}" for a in view.attachments
-        ]
+        out += [attachment_line(a, session_url) for a in view.attachments]
     if s is not None and s.structured_output:
         out += ["", "### Structured output", "", structured_block(s.structured_output, 200_000)]
     text = "\n".join(out)

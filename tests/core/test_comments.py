@@ -222,10 +222,14 @@ def test_attachments_link_and_preview() -> None:
         AttachmentView("secrets.env", "https://files.example/s.env", f"GITHUB_TOKEN={GHP}"),
     )
     body = render(view(session(status_detail="finished"), attachments=attachments))
-    assert "- [report.txt](https://files.example/report.txt)" in body
-    assert "- [screenshot.png](https://files.example/shot%20%281%29.png)" in body
+    # Linked to the session page, where a reader can open them: never the API's URL,
+    # which answers 401 without the bridge's key.
+    assert f"**Attachments:** (open them in the [Devin session]({SESSION_URL}))" in body
+    assert f"- [report.txt]({SESSION_URL})" in body
+    assert f"- [screenshot.png]({SESSION_URL})" in body
+    assert "files.example" not in body
     assert "javascript:" not in body
-    assert "\\[evil\\](https://x) @\u200bbob" in body  # escaped, unlinked, no ping
+    assert f"- [\\[evil\\](https://x) @\u200bbob]({SESSION_URL})" in body  # escaped, no ping
     assert (
         "<details><summary>📄 report.txt</summary>\n\n````\nall 42 tests passed\n```\nend\n````"
         in body
@@ -383,7 +387,7 @@ def test_job_summary() -> None:
         "| ACUs | 3.2 |",
         "| Pull requests | [o/r\\#12](https://github.com/o/r/pull/12) (open) |",
         "> All done @\u200balice",
-        "- [r.txt](https://f/r)",
+        f"- [r.txt]({SESSION_URL})",
         '```json\n{\n  "ok": true\n}\n```',
     ):
         assert expected in summary

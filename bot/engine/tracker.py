@@ -14,10 +14,12 @@ import json
 from dataclasses import dataclass, replace
 
 from bot.core import comments, polling
+from bot.core.check_runs import check_run_fields
 from bot.core.devin_models import Attachment, Session
 from bot.core.status_view import AttachmentView, StatusView
 from bot.devin.download import read_capped
 from bot.devin.errors import DevinError, DevinRateLimited, DevinServerError, DevinUnavailable
+from bot.engine.checks import pulls_to_check, sync_check_runs
 from bot.engine.deps import DEFAULT_TRIGGER, Deps
 from bot.engine.threads import find_status_comment
 from bot.github.errors import GitHubError, GitHubNotFound, GitHubRateLimited, GitHubUnavailable
@@ -51,6 +53,13 @@ class TrackState:
     trigger: str = DEFAULT_TRIGGER  # the repo's command word, for the comment's hints
     seen: str | None = None  # signature of the session as last read (see _signature)
     stopped_by: str | None = None  # who sent `/devin stop` (shown in the comment)
+    # The "Devin" check run (engine/checks.py): on or off for this session, whether the
+    # thread is a pull request, the runs written (number, head sha, id, completed) and
+    # the fingerprint they show.
+    checks: bool = False
+    pull_request: bool = False
+    check_runs: tuple[tuple[int, str, int, bool], ...] = ()
+    checks_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,14 @@ def tick(
     edited = False
     # updated_at has one-second resolution: a message posted in the second of the last
     # read leaves it unchanged, so the poll after a change reads once more.
-    if changed or state.unchanged_polls == 0 or timed_out or state.fingerprint is None:
+    checks_behind = state.checks and state.checks_fingerprint != state.fingerprint
+    if (
+        changed
+        or state.unchanged_polls == 0
+        or timed_out
+        or state.fingerprint is None
+        or checks_behind
+    ):
         latest, cursor = _latest_message(deps, s, state)
         new = replace(new, latest_message=latest, message_cursor=cursor)
         view = status_view(new, s, deps, attachments=_attachments(deps, s), timed_out=timed_out)
@@ -152,6 +168,41 @@ def write_comment(state: TrackState, body: str, deps: Deps) -> int | None:
     return gh.create_comment(state.repo, state.number, body).id
 
 
+def write_status(
+    state: TrackState, view: StatusView, deps: Deps, *, force: bool = False
+) -> tuple[TrackState, bool]:
+    """The one GitHub write path of a session's status: its comment, then its check runs.
+
+    Each is written only when what it shows changed (`comments.fingerprint`), or always
+    with `force` (a final word after an error). Returns the new state and whether the
+    comment was edited. Errors writing the comment propagate; check-run errors are
+    logged and retried on the next tick (see `engine/checks.py`).
+    """
+    fingerprint = comments.fingerprint(view)
+    new, edited = state, False
+    body: str | None = None
+    if state.number is None or not deps.options.comment:
+        new = replace(new, fingerprint=fingerprint)
+    elif force or fingerprint != state.fingerprint or state.comment_id is None:
+        body = comments.render(view)
+        comment_id = write_comment(state, body, deps)
+        new, edited = replace(new, fingerprint=fingerprint, comment_id=comment_id), True
+    if new.checks and (force or fingerprint != new.checks_fingerprint):
+        numbers = pulls_to_check(new.repo, new.number if new.pull_request else None, view.session)
+        if numbers or new.check_runs:
+            fields = check_run_fields(view, body if body is not None else comments.render(view))
+            done = sync_check_runs(deps, new.repo, new.session_id, numbers, fields, new.check_runs)
+            new = replace(
+                new,
+                check_runs=done.runs,
+                checks=not done.refused,
+                checks_fingerprint=fingerprint if done.ok else new.checks_fingerprint,
+            )
+        else:
+            new = replace(new, checks_fingerprint=fingerprint)
+    return new, edited
+
+
 # --- pieces -------------------------------------------------------------------------------
 
 
@@ -172,20 +223,14 @@ def _signature(s: Session, stopped: bool) -> str:
 
 
 def _publish(state: TrackState, view: StatusView, deps: Deps) -> tuple[TrackState, bool]:
-    fingerprint = comments.fingerprint(view)
-    if state.number is None or not deps.options.comment:
-        return replace(state, fingerprint=fingerprint), False
-    if fingerprint == state.fingerprint and state.comment_id is not None:
-        return state, False
     try:
-        comment_id = write_comment(state, comments.render(view), deps)
+        return write_status(state, view, deps)
     except (GitHubRateLimited, GitHubUnavailable):
         raise
     except GitHubError as err:
         # Keep the old fingerprint: the next change tries again.
         deps.log.warning("could not write the status comment of %s: %s", state.session_id, err)
         return state, False
-    return replace(state, fingerprint=fingerprint, comment_id=comment_id), True
 
 
 def _latest_message(deps: Deps, s: Session, state: TrackState) -> tuple[str | None, str | None]:

@@ -35,6 +35,7 @@ CONCLUSIONS = (
     "timed_out",
 )
 OUTPUT_LIMIT = 65_535
+API = "https://api.github.com"
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -50,13 +51,34 @@ def _iso(ts: float) -> str:
 
 
 def check_runs_of(fake: FakeGitHub, full_name: str) -> list[dict[str, Any]]:
-    """Every check run of the repository, oldest first (for tests)."""
+    """Every check run of the repository, oldest first, as GitHub shows it plus its
+    `_history` (status, conclusion and output after each write), for tests."""
     with fake.lock:
         return [
-            json.loads(json.dumps(run))
+            json.loads(json.dumps({**run, "pull_requests": pulls_for(fake, run, API)}))
             for run in fake.check_runs.values()
             if run["_repo"].lower() == full_name.lower()
         ]
+
+
+def pulls_for(fake: FakeGitHub, run: dict[str, Any], api: str) -> list[dict[str, Any]]:
+    """The open pull requests whose head is the run's commit (none for a fork's commit)."""
+    key = run["_repo"].lower()
+    return [
+        {
+            "url": f"{api}/repos/{issue.repo}/pulls/{issue.number}",
+            "id": issue.id,
+            "number": issue.number,
+            "head": {"ref": issue.head_ref, "sha": issue.head_sha},
+            "base": {"ref": issue.base_ref, "sha": issue.base_sha},
+        }
+        for (repo, _), issue in fake.issues.items()
+        if repo == key
+        and issue.is_pull
+        and issue.head_sha == run["head_sha"]
+        and issue.state == "open"
+        and (issue.head_repo or "").lower() == key
+    ]
 
 
 def register_checks(app: Flask, fake: FakeGitHub) -> None:
@@ -89,25 +111,6 @@ def register_checks(app: Flask, fake: FakeGitHub) -> None:
             if repo == key and issue.is_pull:
                 shas.update({issue.head_sha, issue.base_sha})
         return shas
-
-    def pulls_for(full_name: str, sha: str) -> list[dict[str, Any]]:
-        key = full_name.lower()
-        return [
-            {
-                "url": f"{api()}/repos/{issue.repo}/pulls/{issue.number}",
-                "id": issue.id,
-                "number": issue.number,
-                "head": {"ref": issue.head_ref, "sha": issue.head_sha},
-                "base": {"ref": issue.base_ref, "sha": issue.base_sha},
-            }
-            for (repo, _), issue in fake.issues.items()
-            if repo == key
-            and issue.is_pull
-            and issue.head_sha == sha
-            and issue.state == "open"
-            # GitHub links no pull request to a run on a fork's commit
-            and (issue.head_repo or "").lower() == key
-        ]
 
     def validate(payload: Any, creating: bool, anchor: str) -> Response | dict[str, Any]:
         if not isinstance(payload, dict):
@@ -185,7 +188,7 @@ def register_checks(app: Flask, fake: FakeGitHub) -> None:
 
     def public(run: dict[str, Any]) -> dict[str, Any]:
         data = {k: v for k, v in run.items() if not k.startswith("_")}
-        data["pull_requests"] = pulls_for(run["_repo"], run["head_sha"])
+        data["pull_requests"] = pulls_for(fake, run, api())
         return data
 
     @app.post("/repos/<owner>/<name>/check-runs")

@@ -111,7 +111,5 @@ def test_a_token_without_checks_write_leaves_the_run_green(world: tuple[Stack, P
     finally:
         stack.github.checks_denied.discard(ACTIONS_TOKEN)
     assert run.outputs["state"] == "finished" and not runs_on(stack, 5)
-    denied = [
-        r for r in stack.github.requests("POST", r"/check-runs$") if r.status == 403
-    ]
+    denied = [r for r in stack.github.requests("POST", r"/check-runs$") if r.status == 403]
     assert len(denied) == 1  # refused once, then no more attempts

@@ -10,6 +10,7 @@ detail sections. Everything echoed from Devin or from users goes through
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 
 from bot.core.commands import DEFAULT_TRIGGER, help_text
@@ -62,7 +63,20 @@ def fingerprint(view: StatusView) -> str:
     return hashlib.sha256(shown.encode()).hexdigest()
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates (which Devin's JSON may spell as ``\\udfff``)
+    replaced by U+FFFD: GitHub, a hash or a log line can take the result."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def _render(view: StatusView, *, show_elapsed: bool, budget: int) -> str:
+    return valid_text(_render_raw(view, show_elapsed=show_elapsed, budget=budget))
+
+
+def _render_raw(view: StatusView, *, show_elapsed: bool, budget: int) -> str:
     full = _compose(view, show_elapsed=show_elapsed, previews=True, structured=True)
     if len(full) <= budget:
         return full
@@ -224,5 +238,5 @@ def job_summary(view: StatusView) -> str:
         out += [attachment_line(a, session_url) for a in view.attachments]
     if s is not None and s.structured_output:
         out += ["", "### Structured output", "", structured_block(s.structured_output, 200_000)]
-    text = "\n".join(out)
+    text = valid_text("\n".join(out))
     return truncate(text, _SUMMARY_BUDGET, suffix="\n\n…(summary trimmed)")

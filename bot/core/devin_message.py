@@ -45,7 +45,9 @@ _CELL_SPLIT = re.compile(r"((?<!\\)\|)")
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("table").enable("strikethrough")
+    # Block structure only: inline code is found by `neutralize_inline` on each block's
+    # own source, so markdown-it's (much slower) inline pass is not needed.
+    return MarkdownIt("commonmark").enable("table").enable("strikethrough").disable("inline")
 
 
 @dataclass(frozen=True)
@@ -57,16 +59,18 @@ class _Block:
     source: str  # before neutralising (to cut a long paragraph, then neutralise)
 
 
+@lru_cache(maxsize=16)  # the comment and its fingerprint render the same message
 def render_message(text: str, limit: int, session_url: str | None = None) -> str:
-    """Devin's message made safe for a comment and at most about ``limit`` characters."""
-    source = redact_secrets((text or "").replace("\r\n", "\n").replace("\r", "\n")).strip("\n")
+    """Devin's message made safe for a comment and at most ``limit`` characters."""
+    source = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip("\n")
     if not source.strip():
         return ""
-    blocks = _blocks(source)
-    whole = _join(blocks)
-    if len(whole) <= limit:
-        return whole
-    return _shorten(blocks, limit, session_url)
+    layout = _Layout(source)
+    if len(source) <= limit:
+        whole = _join([layout.block(i) for i in range(len(layout.starts))])
+        if len(whole) <= limit:
+            return whole
+    return _shorten(layout, limit, session_url)
 
 
 def neutralize_prose(text: str) -> str:
@@ -146,42 +150,69 @@ def _closing_run(src: str, start: int, run: int) -> int:
 # --- blocks -------------------------------------------------------------------------------
 
 
-def _blocks(source: str) -> list[_Block]:
-    lines = source.split("\n")
-    kinds: list[str | None] = [None] * len(lines)
-    tokens = _parser().parse(source)
-    groups: list[tuple[int, int, str]] = []  # leaf blocks with inline content
-    for tok in tokens:
-        if tok.map is None:
-            continue
-        start, end = tok.map
-        if tok.type in ("fence", "code_block"):
-            _mark(kinds, start, end, _CODE)
-        elif tok.type == "html_block":
-            _mark(kinds, start, end, _HTML)
-        elif tok.type == "table_open":
-            _mark(kinds, start, end, _TABLE)
-        elif tok.type == "inline":
-            groups.append((start, end, _TEXT))
-    shown = list(lines)
-    for start, end, _ in groups:
-        if any(kinds[k] is not None for k in range(start, end)):
-            continue  # a table cell: handled row by row
-        joined = neutralize_inline("\n".join(lines[start:end]))
-        shown[start:end] = joined.split("\n")
-        _mark(kinds, start, end, _TEXT)
-    for k, kind in enumerate(kinds):
-        if kind == _HTML:
-            shown[k] = neutralize_prose(lines[k])
-        elif kind == _TABLE:
-            shown[k] = "".join(
-                part if part == "|" else neutralize_inline(part)
-                for part in _CELL_SPLIT.split(lines[k])
-            )
-        elif kind is None:  # blank lines, markers, rules
-            shown[k] = neutralize_inline(lines[k])
-    closing = _unclosed_fence(tokens, lines)
-    return _top_level(tokens, lines, shown, closing)
+class _Layout:
+    """The message's blocks as markdown-it sees them; each top-level block is made safe
+    only when asked for (a long message costs what is shown, not what is dropped)."""
+
+    def __init__(self, source: str) -> None:
+        self.lines = source.split("\n")
+        self.kinds: list[str | None] = [None] * len(self.lines)
+        tokens = _parser().parse(source)
+        self.groups: dict[int, int] = {}  # first line -> end of a leaf block's inline text
+        for tok in tokens:
+            if tok.map is None:
+                continue
+            start, end = tok.map
+            if tok.type in ("fence", "code_block"):
+                _mark(self.kinds, start, end, _CODE)
+            elif tok.type == "html_block":
+                _mark(self.kinds, start, end, _HTML)
+            elif tok.type == "table_open":
+                _mark(self.kinds, start, end, _TABLE)
+            elif tok.type == "inline" and self.kinds[start] is None:
+                self.groups[start] = end
+                _mark(self.kinds, start, end, _TEXT)
+        self.starts = [
+            (t.map[0], t.type)
+            for t in tokens
+            if t.level == 0 and t.map is not None and t.nesting >= 0
+        ]
+        self.closing = _unclosed_fence(tokens, self.lines)
+        self._done: dict[int, _Block] = {}
+
+    def block(self, index: int) -> _Block:
+        """Top-level block ``index``, neutralised, redacted, and closed if it is the last."""
+        if index in self._done:
+            return self._done[index]
+        start, kind = self.starts[index]
+        end = self.starts[index + 1][0] if index + 1 < len(self.starts) else len(self.lines)
+        shown: list[str] = []
+        k = start
+        while k < end:
+            kind_k = self.kinds[k]
+            if kind_k == _TEXT and k in self.groups:
+                stop = min(self.groups[k], end)
+                shown += neutralize_inline("\n".join(self.lines[k:stop])).split("\n")
+                k = stop
+                continue
+            line = self.lines[k]
+            if kind_k == _CODE:
+                shown.append(line)
+            elif kind_k == _HTML:
+                shown.append(neutralize_prose(line))
+            elif kind_k == _TABLE:
+                cells = _CELL_SPLIT.split(line)
+                shown.append("".join(c if c == "|" else neutralize_inline(c) for c in cells))
+            else:  # blank lines, list markers, rules
+                shown.append(neutralize_inline(line))
+            k += 1
+        text = redact_secrets("\n".join(shown).rstrip())
+        if index + 1 == len(self.starts) and self.closing is not None:
+            text += "\n" + self.closing
+        source = "\n".join(self.lines[start:end]).rstrip()
+        block = _Block(text, kind, source)
+        self._done[index] = block
+        return block
 
 
 def _mark(kinds: list[str | None], start: int, end: int, kind: str) -> None:
@@ -214,51 +245,35 @@ def _closer(fence: Token, opening: str) -> str:
     return prefix + fence.markup
 
 
-def _top_level(
-    tokens: list[Token], lines: list[str], shown: list[str], closing: str | None
-) -> list[_Block]:
-    starts: list[tuple[int, str]] = [
-        (t.map[0], t.type) for t in tokens if t.level == 0 and t.map is not None and t.nesting >= 0
-    ]
-    blocks: list[_Block] = []
-    for idx, (start, kind) in enumerate(starts):
-        end = starts[idx + 1][0] if idx + 1 < len(starts) else len(shown)
-        text = "\n".join(shown[start:end]).rstrip()
-        if idx + 1 == len(starts) and closing is not None:
-            text += "\n" + closing
-        if text.strip():
-            blocks.append(_Block(text, kind, "\n".join(lines[start:end]).rstrip()))
-    return blocks
-
-
 def _join(blocks: list[_Block]) -> str:
-    return "\n\n".join(b.text for b in blocks)
+    return "\n\n".join(b.text for b in blocks if b.text.strip())
 
 
-def _shorten(blocks: list[_Block], limit: int, session_url: str | None) -> str:
+def _shorten(layout: _Layout, limit: int, session_url: str | None) -> str:
     url = safe_url(session_url)
     more = f"_… [{MORE_TEXT}]({url})_" if url else f"_… {MORE_TEXT}_"
     budget = max(0, limit - len(more) - 4)
-    tail_budget = int(budget * _TAIL_SHARE)
+    count = len(layout.starts)
     tail: list[_Block] = []
     used = 0
-    for b in reversed(blocks[1:]):
-        if used + len(b.text) + 2 > tail_budget:
+    for i in range(count - 1, 0, -1):
+        b = layout.block(i)
+        if used + len(b.text) + 2 > int(budget * _TAIL_SHARE):
             break
         tail.insert(0, b)
         used += len(b.text) + 2
     head: list[_Block] = []
     head_budget = budget - used
     used = 0
-    for b in blocks[: len(blocks) - len(tail)]:
+    for i in range(count - len(tail)):
+        b = layout.block(i)
         if used + len(b.text) + 2 > head_budget:
             if not head and b.kind == "paragraph_open":
                 # A long first paragraph: cut its source by words, then neutralise, so
                 # a code span cut in half cannot leave a live mention behind.
                 cut = truncate(b.source, int(head_budget * 0.9), suffix="")
-                text = neutralize_inline(cut)
-                head.append(_Block(text, b.kind, cut))
+                head.append(_Block(redact_secrets(neutralize_inline(cut)), b.kind, cut))
             break
         head.append(b)
         used += len(b.text) + 2
-    return "\n\n".join([b.text for b in head] + [more] + [b.text for b in tail])
+    return "\n\n".join([b.text for b in head if b.text.strip()] + [more] + [b.text for b in tail])

@@ -101,3 +101,13 @@ def test_log_lines_cannot_be_forged_or_broken() -> None:
     assert SecretFilter(()).filter(record)
     assert record.getMessage() == "from a\\r\\nb"
     record.getMessage().encode("utf-8")
+
+
+def test_devins_json_with_half_a_surrogate_pair_is_repaired_at_the_client(stack: Stack) -> None:
+    stack.use_scenario("long")
+    client = stack.devin_client()
+    session = client.create_session(SessionRequest(prompt="go"))
+    stack.emulator.patch_session(session.session_id, {"title": "Fix \udfff parser"})
+    again = client.get_session(session.session_id)
+    assert again.title == "Fix \ufffd parser"
+    assert again.title.encode("utf-8")

@@ -28,9 +28,11 @@ from bot.engine.threads import (
     find_status_comment,
     repo_tag,
     requester_in,
+    stopper_in,
     trigger_url_in,
 )
 from bot.engine.tracker import TrackState, tick
+from bot.github.context import load_config
 from bot.github.errors import GitHubError
 
 THREAD_TAG_PREFIX = "thread:"
@@ -45,6 +47,7 @@ def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowComma
         raise EventError("GITHUB_REPOSITORY is not set; mode refresh needs owner/name")
     rows: list[tuple[str, Session, str]] = []
     warnings: list[str] = []
+    checks: bool | None = None  # read from the repo config once, when first needed
     wanted = {repo_tag(repo), BRIDGE_TAG}
     for session in _recently_updated(repo, deps, commands):
         if session.tags and not wanted <= set(session.tags):
@@ -61,16 +64,24 @@ def refresh(inputs: ActionInputs, repo: str, deps: Deps, commands: WorkflowComma
             )
             if found is None or not _changed_since(session, found.updated_at):
                 continue
+            if checks is None:
+                chosen = load_config(deps.github, repo, inputs.config_path, deps.log).config.checks
+                checks = deps.options.checks if chosen is None else chosen
+            trigger_url = trigger_url_in(found.body)
             track = TrackState(
                 session_id=session.session_id,
                 repo=repo,
                 number=number,
                 comment_id=found.id,
                 requested_by=requester_in(found.body) or "",
-                trigger_url=trigger_url_in(found.body),
+                trigger_url=trigger_url,
                 started_at=_epoch(session.created_at) or deps.clock(),
                 stopped=STOPPED_MARKER in found.body,
                 trigger=inputs.trigger,
+                stopped_by=stopper_in(found.body),
+                checks=checks,
+                # The first trigger's link says whether the thread is a pull request.
+                pull_request="/pull/" in (trigger_url or ""),
             )
             result = tick(track, deps, session=session)
         except (DevinError, GitHubError) as err:

@@ -46,6 +46,9 @@ def run_options(inputs: ActionInputs) -> RunOptions:
         structured_output_schema=inputs.structured_output_schema,
         comment=inputs.comment,
         config_path=inputs.config_path,
+        # Check runs only when .github/devin.yml says `checks: true`: the workflow's
+        # token must be granted `checks: write`, and a personal token cannot write them.
+        checks=False,
     )
 
 

@@ -10,11 +10,13 @@ detail sections. Everything echoed from Devin or from users goes through
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 
 from bot.core.commands import DEFAULT_TRIGGER, help_text
 from bot.core.comment_markers import PENDING_MARKER, REPLY_MARKER, STOPPED_MARKER, marker
-from bot.core.comment_text import echo_block, echo_line, format_acus, plain_line
+from bot.core.comment_text import echo_line, format_acus, plain_line
+from bot.core.devin_message import render_message
 from bot.core.markdown import (
     code_span,
     details,
@@ -26,21 +28,23 @@ from bot.core.markdown import (
     table_cell,
     truncate,
 )
-from bot.core.status_sections import attachment_lines, pr_line, structured_block
+from bot.core.status_sections import attachment_line, attachment_lines, pr_line, structured_block
 from bot.core.status_view import (
     STATE_ERROR,
     StatusView,
     display_state,
     elapsed_text,
+    is_ended,
     trigger_word,
     view_state,
 )
-from bot.core.status_wording import ERROR_CHARS, callout, headline, headline_words
+from bot.core.status_wording import ERROR_CHARS, callout, headline, headline_words, title_line
 
 COMMENT_LIMIT = 65_536
 _COMMENT_BUDGET = 60_000  # headroom below GitHub's limit
 _SUMMARY_BUDGET = 900_000  # job summaries allow 1 MiB per step
-_MESSAGE_CHARS = 600
+_MESSAGE_CHARS = 4_000
+_SUMMARY_MESSAGE_CHARS = 20_000
 _STRUCTURED_CHARS = 8_000
 
 
@@ -59,7 +63,20 @@ def fingerprint(view: StatusView) -> str:
     return hashlib.sha256(shown.encode()).hexdigest()
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates (which Devin's JSON may spell as ``\\udfff``)
+    replaced by U+FFFD: GitHub, a hash or a log line can take the result."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def _render(view: StatusView, *, show_elapsed: bool, budget: int) -> str:
+    return valid_text(_render_raw(view, show_elapsed=show_elapsed, budget=budget))
+
+
+def _render_raw(view: StatusView, *, show_elapsed: bool, budget: int) -> str:
     full = _compose(view, show_elapsed=show_elapsed, previews=True, structured=True)
     if len(full) <= budget:
         return full
@@ -75,6 +92,9 @@ def _compose(view: StatusView, *, show_elapsed: bool, previews: bool, structured
     trigger = trigger_word(view)
     out = [marker(s.session_id) if s is not None else PENDING_MARKER]
     out.append(headline(view, state))
+    title = title_line(view)
+    if title:
+        out.append(title)
     detail = _details_line(view, show_elapsed=show_elapsed)
     if detail:
         out.append(f"<sub>{detail}</sub>")
@@ -87,9 +107,9 @@ def _compose(view: StatusView, *, show_elapsed: bool, previews: bool, structured
     if view.note:
         out += ["", f"_{plain_line(view.note, 300)}_"]
 
-    message = echo_block(view.latest_message or "", _MESSAGE_CHARS)
+    message = render_message(view.latest_message or "", _MESSAGE_CHARS, s.url if s else None)
     if message:
-        out += ["", "**Latest from Devin:**", quote(message)]
+        out += ["", "**Latest from Devin:**", "", quote(message)]
 
     if s is not None and s.pull_requests:
         out += ["", "**Pull requests:**"]
@@ -101,7 +121,8 @@ def _compose(view: StatusView, *, show_elapsed: bool, previews: bool, structured
             details("Structured output", structured_block(s.structured_output, _STRUCTURED_CHARS)),
         ]
 
-    out += attachment_lines(view.attachments, previews=previews)
+    session_url = s.url if s is not None else None
+    out += attachment_lines(view.attachments, previews=previews, session_url=session_url)
     out += ["", "---", f"<sub>{_footer(view, trigger)}</sub>"]
     if view.stopped:
         out.append(STOPPED_MARKER)  # so a later `/devin status` still shows it stopped
@@ -111,7 +132,7 @@ def _compose(view: StatusView, *, show_elapsed: bool, previews: bool, structured
 def _details_line(view: StatusView, *, show_elapsed: bool) -> str:
     s = view.session
     bits: list[str] = []
-    if show_elapsed:
+    if show_elapsed or is_ended(view):  # an ended session's duration is fixed
         elapsed = elapsed_text(view)
         if elapsed:
             bits.append(f"⏱ {elapsed}")
@@ -208,15 +229,14 @@ def job_summary(view: StatusView) -> str:
         out += ["", call]
     if view.error and state != STATE_ERROR:
         out += ["", f"⚠️ {echo_line(view.error, ERROR_CHARS)}"]
-    message = echo_block(view.latest_message or "", 4_000)
+    session_url = s.url if s is not None else None
+    message = render_message(view.latest_message or "", _SUMMARY_MESSAGE_CHARS, session_url)
     if message:
         out += ["", "### Latest message from Devin", "", quote(message)]
     if view.attachments:
         out += ["", "### Attachments", ""]
-        out += [
-            f"- {link(plain_line(a.name, 200) or 'attachment', a.url)}" for a in view.attachments
-        ]
+        out += [attachment_line(a, session_url) for a in view.attachments]
     if s is not None and s.structured_output:
         out += ["", "### Structured output", "", structured_block(s.structured_output, 200_000)]
-    text = "\n".join(out)
+    text = valid_text("\n".join(out))
     return truncate(text, _SUMMARY_BUDGET, suffix="\n\n…(summary trimmed)")

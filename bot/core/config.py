@@ -65,7 +65,7 @@ class ConfigResult:
         return not self.errors
 
 
-_TOP_KEYS = ("trigger", "labels", "commands", "defaults", "permissions")
+_TOP_KEYS = ("trigger", "labels", "commands", "defaults", "permissions", "checks")
 _RULE_KEYS = (
     "playbook_id",
     "playbook",
@@ -135,12 +135,14 @@ class _Parser:
             commands = self._rules(data["commands"], "commands", is_label=False, fallback={})
         defaults = self._defaults(data.get("defaults"), "defaults" in data)
         permissions = self._permissions(data.get("permissions"), "permissions" in data)
+        checks = self._field(data, "checks", "checks", check_bool, None)
         config = RepoConfig(
             trigger=trigger,
             labels=labels,
             commands=commands,
             defaults=defaults,
             permissions=permissions,
+            checks=checks,
         )
         return ConfigResult(config, tuple(self.errors))
 

@@ -71,6 +71,9 @@ class RepoConfig:
     commands: Mapping[str, SessionRule] = field(default_factory=dict)  # keys lower-case
     defaults: SessionDefaults = field(default_factory=SessionDefaults)
     permissions: PermissionRule = field(default_factory=PermissionRule)
+    # The "Devin" check run on pull requests; None: the deployment's default
+    # (on for the App service, off for the Action, whose token needs `checks: write`).
+    checks: bool | None = None
 
 
 @dataclass(frozen=True)

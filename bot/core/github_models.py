@@ -82,6 +82,19 @@ class PullInfo:
 
 
 @dataclass(frozen=True)
+class CheckRunInfo:
+    """A check run as GitHub answered it (REST "Check runs")."""
+
+    id: int
+    name: str
+    head_sha: str
+    status: str  # queued | in_progress | completed (and waiting, requested, pending)
+    conclusion: str | None
+    external_id: str | None = None
+    html_url: str = ""
+
+
+@dataclass(frozen=True)
 class FileStat:
     filename: str
     status: str  # added, removed, modified, renamed, copied, changed, unchanged

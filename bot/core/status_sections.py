@@ -42,14 +42,28 @@ def structured_block(data: object, limit: int) -> str:
     return fence(text, "json")
 
 
-def attachment_lines(attachments: Iterable[AttachmentView], *, previews: bool) -> list[str]:
+def attachment_line(a: AttachmentView, session_url: str | None) -> str:
+    """One attachment, linked to the session page.
+
+    The attachment's own URL is the Devin API's and answers 401 without the bridge's
+    key, so a reader is sent where they can open it: the session in Devin's web app,
+    which lists its attachments to the organisation's members. (A download proxied by
+    the bridge would have to authenticate GitHub readers itself; see README.)
+    """
+    return f"- {link(plain_line(a.name, 120) or 'attachment', session_url)}"
+
+
+def attachment_lines(
+    attachments: Iterable[AttachmentView], *, previews: bool, session_url: str | None = None
+) -> list[str]:
     """The attachments section (with a leading blank line), or [] without any."""
     items = list(attachments)
     if not items:
         return []
-    out = ["", "**Attachments:**"]
+    where = f" (open them in the {link('Devin session', session_url)})" if session_url else ""
+    out = ["", f"**Attachments:**{where}"]
     for a in items[:_MAX_ATTACHMENTS]:
-        out.append(f"- {link(plain_line(a.name, 120) or 'attachment', a.url)}")
+        out.append(attachment_line(a, session_url))
     if len(items) > _MAX_ATTACHMENTS:
         out.append(f"- … and {len(items) - _MAX_ATTACHMENTS} more in the session")
     if previews:

@@ -14,6 +14,7 @@ from bot.core.commands import DEFAULT_TRIGGER
 from bot.core.comment_text import format_duration
 from bot.core.devin_models import (
     STATE_FAILED,
+    STATE_FINISHED,
     STATE_QUEUED,
     STATE_STILL_RUNNING,
     STATE_STOPPED,
@@ -47,6 +48,7 @@ class StatusView:
     error: str | None = None
     note: str | None = None  # e.g. "Follow-up sent by @x"
     trigger: str = DEFAULT_TRIGGER
+    stopped_by: str | None = None  # who sent `/devin stop`, when the bridge stopped it
 
 
 def view_state(view: StatusView) -> str:
@@ -77,12 +79,30 @@ def trigger_word(view: StatusView) -> str:
     return t.replace("`", "") or DEFAULT_TRIGGER
 
 
+ENDED_STATES = frozenset({STATE_FINISHED, STATE_STOPPED, STATE_FAILED})
+
+
 def elapsed_text(view: StatusView) -> str:
+    """How long the session ran: counting while it is open, fixed once it ended
+    ("finished in 1h 23m"), so a comment re-rendered days later says the same."""
     start = view.started_at
     if start is None and view.session is not None and view.session.created_at:
-        start = float(view.session.created_at)
-        if start > 1e12:  # milliseconds
-            start /= 1000.0
+        start = _epoch(view.session.created_at)
     if start is None or not view.now:
         return ""
-    return format_duration(view.now - start)
+    state = display_state(view)
+    if view.session is None or state not in ENDED_STATES:
+        return format_duration(view.now - start)
+    end = _epoch(view.session.updated_at) or view.now
+    words = "finished in" if state == STATE_FINISHED else "ended after"
+    return f"{words} {format_duration(min(end, view.now) - start)}"
+
+
+def is_ended(view: StatusView) -> bool:
+    """The session ended (finished, stopped or failed): its duration no longer changes."""
+    return view.session is not None and display_state(view) in ENDED_STATES
+
+
+def _epoch(value: float) -> float:
+    value = float(value or 0)
+    return value / 1000.0 if value > 1e12 else value  # the API may give milliseconds

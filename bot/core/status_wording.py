@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.core.commands import DEFAULT_TRIGGER
 from bot.core.comment_text import echo_line
+from bot.core.devin_message import neutralize_prose
 from bot.core.devin_models import (
     STATE_FAILED,
     STATE_FINISHED,
@@ -21,7 +22,8 @@ from bot.core.devin_models import (
     STATE_WORKING,
     USAGE_SUSPEND_REASONS,
 )
-from bot.core.markdown import link, login_ref, safe_url
+from bot.core.markdown import escape_text, link, login_ref, one_line, safe_url, truncate
+from bot.core.sanitize import ZWSP, redact_secrets, strip_invisible
 from bot.core.status_view import STATE_ERROR, StatusView
 
 ERROR_CHARS = 500
@@ -74,6 +76,24 @@ def suspend_reason_text(reason: str | None, trigger: str = DEFAULT_TRIGGER) -> s
     return f"{words}: reply `{trigger} <message>` to wake it"
 
 
+def stopped_words(login: str | None, trigger: str) -> str:
+    """The one wording for a session the bridge stopped (``stopper_in`` reads it back)."""
+    # Named, not pinged: the person who stopped it knows.
+    who = (
+        f" by {login_ref(login or '').replace('@', '@' + ZWSP, 1)}" if (login or "").strip() else ""
+    )
+    return f"**Stopped**{who} with `{trigger} stop`."
+
+
+def title_line(view: StatusView) -> str:
+    """The task's title, as Devin named the session, or "" without one."""
+    s = view.session
+    raw = one_line(redact_secrets(strip_invisible(s.title or ""))) if s is not None else ""
+    # Shown as typed (`<T>` included) but inert: no HTML, pings or issue links.
+    title = neutralize_prose(escape_text(truncate(raw, 200)))
+    return f"**Task:** {title}" if title else ""
+
+
 def headline(view: StatusView, state: str) -> str:
     """The status comment's first visible line: state, session link, who asked where."""
     emoji, words = headline_words(state)
@@ -117,7 +137,7 @@ def callout(view: StatusView, state: str, trigger: str) -> str:
             f"follow it at {session_link}. Reply `{trigger} status` to refresh this comment."
         )
     if state == STATE_STOPPED:
-        return "**Stopped** by the bridge." if view.stopped else "**Stopped.**"
+        return stopped_words(view.stopped_by, trigger) if view.stopped else "**Stopped.**"
     if state == STATE_FAILED:
         return f"**The session ended with an error.** Details are in the {session_link}."
     if state == STATE_ERROR:

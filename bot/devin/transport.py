@@ -250,13 +250,25 @@ def _json_or_none(resp: requests.Response, what: str) -> Any:
     if not resp.content or resp.status_code == 204:
         return None
     try:
-        return resp.json()
+        return _valid_text(resp.json())
     except ValueError:
         raise DevinError(
             f"Devin answered {what} with something that is not JSON; check DEVIN_API_URL "
             "(it must include the version, e.g. https://api.devin.ai/v3)",
             status=resp.status_code,
         ) from None
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(data: Any) -> Any:
+    """Devin's JSON with lone UTF-16 surrogates (a `\\udfff` escape decodes to one)
+    replaced by U+FFFD: such text would fail in the store, a URL, a hash or a log."""
+    text = json.dumps(data, ensure_ascii=False)
+    if not _LONE_SURROGATE.search(text):
+        return data
+    return json.loads(_LONE_SURROGATE.sub("\ufffd", text))
 
 
 def _error_body(resp: requests.Response, key: str) -> Any:

@@ -36,6 +36,9 @@ class RunOptions:
     structured_output_schema: Mapping[str, Any] | None = None
     comment: bool = True
     config_path: str = ".github/devin.yml"
+    # The "Devin" check run when `.github/devin.yml` does not say (`checks:`): on for
+    # the App service, off for the Action (its token needs `checks: write`).
+    checks: bool = True
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,11 @@ from bot.engine.threads import (
     request_key,
     requester_in,
     session_for_request,
+    stopper_in,
     thread_sessions,
     trigger_url_in,
 )
-from bot.engine.tracker import TrackState, session_started_at, status_view, tick, write_comment
+from bot.engine.tracker import TrackState, session_started_at, status_view, tick, write_status
 from bot.github.context import TRANSIENT_GITHUB, light_context, load_config, prompt_context
 from bot.github.errors import GitHubError
 
@@ -245,7 +246,8 @@ class _Job:
             raise
         except DevinError as err:  # e.g. it exited meanwhile: finalise the comment anyway
             deps.log.info("terminating %s: %s", live.session_id, err)
-        track = self._resume(live, note=f"Stopped by @{t.sender.login}", stopped=True)
+        track = replace(self._resume(live, note=None, stopped=True), stopped_by=t.sender.login)
+        self.track = track
         return self._ticked("stopped", track, None)
 
     def _status(self) -> Outcome:
@@ -292,7 +294,7 @@ class _Job:
         if track is not None and track.comment_id is not None and session is not None:
             view = status_view(track, session, self.deps, error=reason)
             try:
-                write_comment(track, comments.render(view), self.deps)
+                write_status(track, view, self.deps, force=True)
             except GitHubError as again:
                 self.deps.log.info("could not finalise comment %s: %s", track.comment_id, again)
         comment_id = track.comment_id if track else None
@@ -317,9 +319,16 @@ class _Job:
             stopped=stopped,
             note=note,
             trigger=self.word,
+            checks=self._checks_on(),
+            pull_request=t.is_pull_request and t.number is not None,
         )
         self.track, self.session = track, session
         return track
+
+    def _checks_on(self) -> bool:
+        """`checks:` in the repo config, else the deployment's default."""
+        chosen = self.config.checks
+        return self.deps.options.checks if chosen is None else chosen
 
     def _resume(self, session: Session, *, note: str | None, stopped: bool = False) -> TrackState:
         """Track a session an earlier trigger started: its comment and requester are kept."""
@@ -338,6 +347,7 @@ class _Job:
             track,
             comment_id=found.id if found else None,
             trigger_url=first_link or track.trigger_url,
+            stopped_by=stopper_in(found.body) if found else None,
         )
         return self.track
 

@@ -105,6 +105,17 @@ def trigger_url_in(body: str) -> str | None:
     return m.group(1) if m else None
 
 
+_STOPPER = re.compile(
+    r"\*\*Stopped\*\* by @\u200b?([A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?) with"
+)
+
+
+def stopper_in(body: str) -> str | None:
+    """Who stopped the session, as `status_wording.stopped_words` wrote it."""
+    m = _STOPPER.search(body or "")
+    return m.group(1) if m else None
+
+
 def requester_in(body: str) -> str | None:
     """Who asked for the session, as the status comment's headline says."""
     m = _REQUESTER.search(body or "")

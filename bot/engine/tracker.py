@@ -20,11 +20,13 @@ import json
 from dataclasses import dataclass, replace
 
 from bot.core import comments, polling
+from bot.core.check_runs import check_run_fields
 from bot.core.devin_models import Attachment, Session
 from bot.core.status_view import AttachmentView, StatusView
 from bot.core.write_budget import Priority
 from bot.devin.download import read_capped
 from bot.devin.errors import DevinError, DevinRateLimited, DevinServerError, DevinUnavailable
+from bot.engine.checks import pulls_to_check, sync_check_runs
 from bot.engine.deps import DEFAULT_TRIGGER, Deps
 from bot.engine.threads import find_status_comment
 from bot.engine.transient import backoff
@@ -68,6 +70,14 @@ class TrackState:
     trigger: str = DEFAULT_TRIGGER  # the repo's command word, for the comment's hints
     seen: str | None = None  # signature of the session as last read (see _signature)
     write_failures: int = 0  # comment writes in a row that did not happen (see _publish)
+    stopped_by: str | None = None  # who sent `/devin stop` (shown in the comment)
+    # The "Devin" check run (engine/checks.py): on or off for this session, whether the
+    # thread is a pull request, the runs written (number, head sha, id, completed) and
+    # the fingerprint they show.
+    checks: bool = False
+    pull_request: bool = False
+    check_runs: tuple[tuple[int, str, int, bool], ...] = ()
+    checks_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,12 +113,14 @@ def tick(
     retry_in: float | None = None
     # updated_at has one-second resolution: a message posted in the second of the last
     # read leaves it unchanged, so the poll after a change reads once more.
+    checks_behind = state.checks and state.checks_fingerprint != state.fingerprint
     if (
         changed
         or state.unchanged_polls == 0
         or timed_out
         or state.fingerprint is None
         or state.write_failures
+        or checks_behind
     ):
         latest, cursor = _latest_message(deps, s, state)
         new = replace(new, latest_message=latest, message_cursor=cursor)
@@ -158,6 +170,7 @@ def status_view(
         error=error,
         note=state.note,
         trigger=state.trigger,
+        stopped_by=state.stopped_by,
     )
 
 
@@ -200,6 +213,41 @@ def write_priority(view: StatusView) -> Priority:
     return Priority.PROGRESS
 
 
+def write_status(
+    state: TrackState, view: StatusView, deps: Deps, *, force: bool = False
+) -> tuple[TrackState, bool]:
+    """The one GitHub write path of a session's status: its comment, then its check runs.
+
+    Each is written only when what it shows changed (`comments.fingerprint`), or always
+    with `force` (a final word after an error). Returns the new state and whether the
+    comment was edited. Errors writing the comment propagate; check-run errors are
+    logged and retried on the next tick (see `engine/checks.py`).
+    """
+    fingerprint = comments.fingerprint(view)
+    new, edited = state, False
+    body: str | None = None
+    if state.number is None or not deps.options.comment:
+        new = replace(new, fingerprint=fingerprint)
+    elif force or fingerprint != state.fingerprint or state.comment_id is None:
+        body = comments.render(view)
+        comment_id = write_comment(state, body, deps, priority=write_priority(view))
+        new, edited = replace(new, fingerprint=fingerprint, comment_id=comment_id), True
+    if new.checks and (force or fingerprint != new.checks_fingerprint):
+        numbers = pulls_to_check(new.repo, new.number if new.pull_request else None, view.session)
+        if numbers or new.check_runs:
+            fields = check_run_fields(view, body if body is not None else comments.render(view))
+            done = sync_check_runs(deps, new.repo, new.session_id, numbers, fields, new.check_runs)
+            new = replace(
+                new,
+                check_runs=done.runs,
+                checks=not done.refused,
+                checks_fingerprint=fingerprint if done.ok else new.checks_fingerprint,
+            )
+        else:
+            new = replace(new, checks_fingerprint=fingerprint)
+    return new, edited
+
+
 # --- pieces -------------------------------------------------------------------------------
 
 
@@ -222,17 +270,10 @@ def _signature(s: Session, stopped: bool) -> str:
 def _publish(
     state: TrackState, view: StatusView, deps: Deps
 ) -> tuple[TrackState, bool, float | None]:
-    """Write the view when it differs from what the comment shows: (state, edited, retry
-    in seconds when the write has to be tried again)."""
-    fingerprint = comments.fingerprint(view)
-    if state.number is None or not deps.options.comment:
-        return replace(state, fingerprint=fingerprint, write_failures=0), False, None
-    if fingerprint == state.fingerprint and state.comment_id is not None:
-        return replace(state, write_failures=0), False, None
+    """Write the view where it differs from what GitHub shows (`write_status`): (state,
+    edited, retry in seconds when the write has to be tried again)."""
     try:
-        comment_id = write_comment(
-            state, comments.render(view), deps, priority=write_priority(view)
-        )
+        new, edited = write_status(state, view, deps)
     except GitHubError as err:
         # Keep the old fingerprint, so that the next try writes the view of its time.
         failures = state.write_failures + 1
@@ -247,8 +288,7 @@ def _publish(
             retry,
         )
         return replace(state, write_failures=failures), False, retry
-    new = replace(state, fingerprint=fingerprint, comment_id=comment_id, write_failures=0)
-    return new, True, None
+    return replace(new, write_failures=0), edited, None
 
 
 def _write_retry(err: GitHubError, failures: int) -> float | None:

@@ -18,6 +18,7 @@ from urllib3.util.retry import Retry
 from bot.core.write_budget import BudgetLimits, installation_identity, token_identity
 from bot.github.auth import API_VERSION, DEFAULT_API_URL, AppAuthProvider
 from bot.github.budget import MemoryBudget, WriteBudget
+from bot.github.checks import CheckEndpoints
 from bot.github.errors import GitHubError, GitHubForbidden
 from bot.github.issues import IssueEndpoints
 from bot.github.repos import RepoEndpoints
@@ -81,7 +82,7 @@ class _InstallationAuth(github.Auth.Auth):
         return f"_InstallationAuth(installation_id={self._installation_id})"
 
 
-class GitHubClient(IssueEndpoints, RepoEndpoints):
+class GitHubClient(IssueEndpoints, RepoEndpoints, CheckEndpoints):
     """Typed access to the few GitHub endpoints the bridge needs.
 
     One instance per thread (PyGithub's objects are not documented as thread-safe).

@@ -16,10 +16,12 @@ from bot.github.errors import GitHubError, GitHubNotFound, GitHubUnavailable
 
 DEFAULT_WEB_URL = "https://github.com"
 HOMEPAGE = "https://devin.ai"
-# The bridge reads threads and config, comments and reacts; nothing more.
+# The bridge reads threads and config, comments and reacts, and keeps the "Devin" check
+# run on pull requests up to date; nothing more.
 PERMISSIONS = {
     "issues": "write",
     "pull_requests": "write",
+    "checks": "write",
     "contents": "read",
     "metadata": "read",
 }

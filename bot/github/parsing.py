@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from bot.core.github_models import (
     Actor,
+    CheckRunInfo,
     CommentInfo,
     FileStat,
     IssueInfo,
@@ -104,4 +105,18 @@ def to_file(data: Any) -> FileStat:
         status=str(data.get("status") or "modified"),
         additions=int(data.get("additions") or 0),
         deletions=int(data.get("deletions") or 0),
+    )
+
+
+def to_check_run(data: Any) -> CheckRunInfo:
+    conclusion = data.get("conclusion")
+    external = data.get("external_id")
+    return CheckRunInfo(
+        id=int(data["id"]),
+        name=str(data.get("name") or ""),
+        head_sha=str(data.get("head_sha") or ""),
+        status=str(data.get("status") or ""),
+        conclusion=str(conclusion) if conclusion else None,
+        external_id=str(external) if external else None,
+        html_url=str(data.get("html_url") or ""),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from bot.core.events import Actor, ReviewLocation, Trigger
 from bot.engine.tracker import TrackState
 
 T = TypeVar("T")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CodecError(ValueError):
@@ -28,7 +30,8 @@ def dump(obj: Any) -> str:
 
 
 def load_trigger(text: str) -> Trigger:
-    data = _object(text, "trigger")
+    # Strict: a trigger with broken text came from a bad delivery; its job is ignored.
+    data = _object(text, "trigger", strict=True)
     sender = data.get("sender")
     review = data.get("review")
     data["sender"] = _build(Actor, sender if isinstance(sender, Mapping) else {"login": "ghost"})
@@ -37,17 +40,26 @@ def load_trigger(text: str) -> Trigger:
 
 
 def load_track(text: str) -> TrackState:
-    return _build(TrackState, _object(text, "session state"))
+    # Lenient: Devin's own text (its latest message) may carry a lone surrogate, which
+    # must not cost the session; it shows as U+FFFD.
+    return _build(TrackState, _object(text, "session state", strict=False))
 
 
-def _object(text: str, what: str) -> dict[str, Any]:
+def _object(text: str, what: str, *, strict: bool) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
         raise CodecError(f"the stored {what} is not JSON") from None
     if not isinstance(data, dict):
         raise CodecError(f"the stored {what} is not a JSON object")
-    return data
+    # `\udfff` escapes decode to text no URL, store or log can take.
+    decoded = json.dumps(data, ensure_ascii=False)
+    if not _LONE_SURROGATE.search(decoded):
+        return data
+    if strict:
+        raise CodecError(f"the stored {what} contains a lone UTF-16 surrogate")
+    repaired = json.loads(_LONE_SURROGATE.sub("\ufffd", decoded))
+    return repaired if isinstance(repaired, dict) else data
 
 
 def _build(cls: type[T], data: Mapping[str, Any]) -> T:

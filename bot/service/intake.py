@@ -91,7 +91,26 @@ def verify(
         return Rejection(400, "the body is not valid UTF-8 JSON")
     if not isinstance(payload, dict):
         return Rejection(400, "the body is not a JSON object")
+    if not encodable(payload):
+        # `"\udfff"` is valid JSON but no text: it would fail in the store, a URL or a log.
+        return Rejection(400, "the body contains a lone UTF-16 surrogate (\\ud800-\\udfff)")
     return Delivery(event=event, delivery_id=delivery_id, hook_id=hook_id, payload=payload)
+
+
+def encodable(payload: Any) -> bool:
+    """Whether every string in `payload` (keys too) can be encoded as UTF-8.
+
+    JSON's `\\uXXXX` escapes can spell half a surrogate pair, which Python decodes to
+    a string no database, URL or log line accepts. One encode of the whole document
+    finds any of them.
+    """
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except (ValueError, RecursionError):  # too deep or not serialisable: not ours to keep
+        return False
+    return True
 
 
 def _json_text(body: bytes, content_type: str) -> str:

@@ -19,13 +19,11 @@ class SecretFilter(logging.Filter):
         self.secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a malformed record: leave it to the handler's error path
             return True
-        scrubbed = self._scrub(message)
+        scrubbed = self._scrub(safe_text(message))
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         if record.exc_info and not record.exc_text:
@@ -38,6 +36,17 @@ class SecretFilter(logging.Filter):
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def safe_text(text: str) -> str:
+    """A log message that cannot forge lines or break the handler: line breaks and other
+    control characters escaped, lone surrogates (from `\\udfff` in a payload) too."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() or ch == "\t" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def configure(secrets: Iterable[str], level: int = logging.INFO) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.core import comments, polling
+from bot.core import polling
 from bot.core.devin_models import Session
 from bot.devin.errors import DevinError, DevinNotFound
 from bot.engine import tracker
@@ -277,7 +277,7 @@ class Poller:
             view = tracker.status_view(
                 state, gone, deps, error="Devin no longer knows this session; polling stopped"
             )
-            tracker.write_comment(state, comments.render(view), deps)
+            tracker.write_status(state, view, deps, force=True)
         except (CodecError, DevinError, GitHubError) as err:
             log.warning("could not finalise the comment of %s: %s", claim.session_id, err)
 

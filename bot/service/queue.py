@@ -119,9 +119,10 @@ class JobRunner:
         try:
             trigger = load_trigger(claim.payload)
         except CodecError as err:
-            log.error("job %d has an unreadable trigger: %s", claim.id, err)
-            self.store.fail_job(claim, error=str(err))
-            return JobResult("failed")
+            # Bad data is not a failure to retry: one line, no traceback, job ignored.
+            log.warning("job %d ignored: %s", claim.id, err)
+            self.store.finish_job(claim, result="ignored", error=str(err))
+            return JobResult("ignored")
         bot = self.factory.bot_login()
         if bot and trigger.sender.login.lower() == bot.lower():
             # The intake may not have known the bot's login yet.

@@ -30,6 +30,10 @@ log = logging.getLogger("devin_bridge.rq")
 
 DISPATCH_LEADER = "rq-dispatcher"
 RQ_JOB_TIMEOUT = 300  # seconds; a unit takes seconds, this only catches a hung call
+# Keep a finished message for a second rather than deleting it at once: RQ's delete reads
+# the job's status first and logs an InvalidJobOperation traceback when Redis was flushed
+# while the message ran; an expiry on a vanished key is simply a no-op.
+RESULT_TTL = 1
 
 
 class QueueUnavailable(Exception):
@@ -84,7 +88,7 @@ class RQQueue:
             "bot.service.rq_queue.process_job",
             job_id,
             job_timeout=RQ_JOB_TIMEOUT,
-            result_ttl=0,
+            result_ttl=RESULT_TTL,
             failure_ttl=24 * 3600,
             description=f"process job {job_id}",
         )
@@ -94,10 +98,15 @@ class RQQueue:
             "bot.service.rq_queue.tick_session",
             session_id,
             job_timeout=RQ_JOB_TIMEOUT,
-            result_ttl=0,
+            result_ttl=RESULT_TTL,
             failure_ttl=24 * 3600,
             description=f"tick session {session_id}",
         )
+
+    def lost_messages(self) -> bool:
+        """Whether Redis lost what it held since the last call (flushed, or restarted
+        without persistence): a marker key set once is gone. The first call sets it."""
+        return bool(self.connection.set(f"{self.namespace}:alive", "1", nx=True))
 
     def ping(self) -> bool:
         try:
@@ -130,6 +139,7 @@ class Dispatcher:
         self.housekeeping = housekeeping
         self.wake = threading.Event()
         self._clock = clock
+        self._started = False
 
     def dispatch_once(self) -> int:
         if self.feed is not None and self.feed.due():
@@ -139,6 +149,12 @@ class Dispatcher:
             for session in found.changed or ():
                 self.store.poll_now(session.session_id)
         ttl = self.queue.dispatch_ttl or 30.0
+        if self.queue.lost_messages():
+            # Work marked as handed to RQ would otherwise wait out its dispatch window.
+            if self._started:
+                log.warning("Redis lost its queues (flushed or restarted): dispatching again")
+            self.store.clear_all_dispatch()
+        self._started = True
         job_ids, session_ids = self.store.mark_for_dispatch(ttl)
         for job_id in job_ids:
             self.queue.enqueue_job(job_id)

@@ -68,6 +68,21 @@ class DispatchMixin(JobsMixin):
                     .values(dispatched_until=None)
                 )
 
+    def clear_all_dispatch(self) -> None:
+        """The queue lost its messages (Redis flushed or restarted empty): let the
+        dispatcher send every unfinished job and live session again right away."""
+        with self._tx() as conn:
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.state.in_(UNFINISHED), jobs.c.dispatched_until.is_not(None))
+                .values(dispatched_until=None)
+            )
+            conn.execute(
+                sa.update(sessions)
+                .where(sessions.c.done == sa.false(), sessions.c.dispatched_until.is_not(None))
+                .values(dispatched_until=None)
+            )
+
     def next_wakeup(self) -> float | None:
         """When the next job or session becomes claimable, as far as time alone decides
         (None: nothing waits). Leased sessions and jobs queued behind their thread are

@@ -92,7 +92,7 @@ STATES = [
         view(session(status="exit"), stopped=True),
         "stopped",
         "⏹️ **Devin was stopped**",
-        ["**Stopped** by the bridge."],
+        ["**Stopped** with `/devin stop`."],
     ),
     (view(session(), stopped=True), "stopped", "⏹️ **Devin was stopped**", ["starts a new session"]),
     (
@@ -173,13 +173,14 @@ def test_latest_message_is_quoted_trimmed_and_defanged() -> None:
     )
     body = render(view(session(), latest_message=message))
     quoted = [ln for ln in body.split("\n") if ln.startswith(">")]
-    assert quoted[0] == "> Done! cc @\u200balice and @\u200bocto-org/core bold token [REDACTED]"
+    # Raw HTML shows as text (escaped), it does not render or hide anything.
+    assert quoted[0] == (
+        "> Done! cc @\u200balice and @\u200bocto-org/core &lt;b>bold&lt;/b>&lt;!-- hidden --> "
+        "token [REDACTED]"
+    )
     assert quoted[1] == ">"
-    assert quoted[-1].endswith("…")
-    assert sum(len(q) for q in quoted) <= 620
     assert GHP not in body
-    assert "<b>" not in body
-    assert "hidden" not in body
+    assert "<b>" not in body and "<!-- hidden" not in body
 
 
 def test_pull_requests_are_listed_with_state() -> None:
@@ -221,10 +222,14 @@ def test_attachments_link_and_preview() -> None:
         AttachmentView("secrets.env", "https://files.example/s.env", f"GITHUB_TOKEN={GHP}"),
     )
     body = render(view(session(status_detail="finished"), attachments=attachments))
-    assert "- [report.txt](https://files.example/report.txt)" in body
-    assert "- [screenshot.png](https://files.example/shot%20%281%29.png)" in body
+    # Linked to the session page, where a reader can open them: never the API's URL,
+    # which answers 401 without the bridge's key.
+    assert f"**Attachments:** (open them in the [Devin session]({SESSION_URL}))" in body
+    assert f"- [report.txt]({SESSION_URL})" in body
+    assert f"- [screenshot.png]({SESSION_URL})" in body
+    assert "files.example" not in body
     assert "javascript:" not in body
-    assert "\\[evil\\](https://x) @\u200bbob" in body  # escaped, unlinked, no ping
+    assert f"- [\\[evil\\](https://x) @\u200bbob]({SESSION_URL})" in body  # escaped, no ping
     assert (
         "<details><summary>📄 report.txt</summary>\n\n````\nall 42 tests passed\n```\nend\n````"
         in body
@@ -378,11 +383,11 @@ def test_job_summary() -> None:
         "| State | ✅ Devin finished (`finished`) |",
         f"| Session | [devin-0123abcd]({SESSION_URL}) |",
         "| Requested by | @octocat |",
-        "| Elapsed | 12m |",
+        "| Elapsed | finished in 12m |",
         "| ACUs | 3.2 |",
         "| Pull requests | [o/r\\#12](https://github.com/o/r/pull/12) (open) |",
         "> All done @\u200balice",
-        "- [r.txt](https://f/r)",
+        f"- [r.txt]({SESSION_URL})",
         '```json\n{\n  "ok": true\n}\n```',
     ):
         assert expected in summary
@@ -464,3 +469,27 @@ def test_sparse_data_never_crashes(v: StatusView) -> None:
     assert body.split("\n")[0].startswith("<!-- devin-bridge:")
     job_summary(v)
     fingerprint(v)
+
+
+def test_an_ended_session_shows_a_fixed_duration_even_days_later() -> None:
+    ended = session(status="exit", updated_at=int(NOW - 720 + 83 * 60), title="Fix <the> login")
+    for now in (NOW + 5_000, NOW + 3 * 86_400):
+        body = render(view(ended, now=now))
+        assert "⏱ finished in 1h 23m" in body
+        assert "3d" not in body
+    assert "**Task:** Fix &lt;the&gt; login" in render(view(ended))
+    titled = session(title="Fix #12 for @bob")
+    assert "**Task:** Fix \\#\u200b12 for @\u200bbob" in render(view(titled))
+    stopped = render(view(ended, stopped=True, stopped_by="alice", now=NOW + 86_400))
+    assert "3d" not in stopped and "1d" not in stopped
+    assert "⏱ ended after 1h 23m" in stopped
+    assert "**Stopped** by @\u200balice with `/devin stop`." in stopped
+    # The fixed duration is part of what the comment shows: the fingerprint sees it.
+    assert fingerprint(view(ended, now=NOW + 5_000)) == fingerprint(view(ended, now=NOW + 86_400))
+
+
+def test_a_working_session_keeps_counting_without_changing_the_fingerprint() -> None:
+    working = session()
+    assert "⏱ 12m" in render(view(working))
+    assert "⏱ 1h 12m" in render(view(working, now=NOW + 3600))
+    assert fingerprint(view(working)) == fingerprint(view(working, now=NOW + 3600))

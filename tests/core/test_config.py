@@ -322,3 +322,17 @@ def test_effective_settings_merge_rule_over_defaults() -> None:
     plain = effective_settings(cfg)
     assert plain.max_acu_limit == 10
     assert plain.tags == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("", None), ("checks: true", True), ("checks: false", False)]
+)
+def test_checks_is_on_off_or_the_deployments_default(text: str, expected: bool | None) -> None:
+    result = parse_repo_config(text)
+    assert result.config.checks is expected and not result.errors
+
+
+def test_checks_must_be_a_boolean() -> None:
+    result = parse_repo_config("checks: sometimes")
+    assert result.config.checks is None
+    assert any("checks" in e for e in result.errors)

@@ -143,7 +143,10 @@ def test_stop_terminates_the_live_session_and_finalises_its_comment(stack: Stack
     assert stopped.comment_id == started.comment_id
     [status] = stack.bot_comments(7)
     assert "Devin was stopped" in status["body"]
-    assert "Stopped by @\u200balice" in status["body"]  # named, not pinged
+    # One wording, named and not pinged, and the title of the task is shown.
+    assert "**Stopped** by @\u200balice with `/devin stop`." in status["body"]
+    assert "Stopped by @\u200balice" not in status["body"]  # no second wording (the old note)
+    assert "**Task:** " in status["body"]
     assert stack.sessions()[0]["status"] == "exit"
 
 
@@ -160,6 +163,7 @@ def test_status_after_stop_still_shows_the_session_stopped_and_its_first_trigger
     [status] = stack.bot_comments(7)
     assert "Devin was stopped" in status["body"]
     assert "Devin finished" not in status["body"]
+    assert "**Stopped** by @\u200balice with `/devin stop`." in status["body"]
     assert f"in [this comment]({first_link})" in status["body"]
 
 

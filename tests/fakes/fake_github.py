@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, g, request
 
+from tests.fakes.fake_checks import register_checks
+
 DOCS = "https://docs.github.com/rest"
 MAX_COMMENT = 65_536
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
@@ -257,6 +259,10 @@ class FakeGitHub:
         self.installation_tokens: dict[str, tuple[int, float]] = {}
         self.faults: list[Fault] = []
         self.log: list[LoggedRequest] = []
+        # Check runs (see fake_checks.py): id -> the run as GitHub would answer it, and
+        # the Actions-style tokens / installations lacking the `checks: write` permission.
+        self.check_runs: dict[int, dict[str, Any]] = {}
+        self.checks_denied: set[str | int] = set()
         self.rate_used = 0
         self.rate_reset = clock() + 3600
         # X-OAuth-Scopes sent to classic tokens (None: fine-grained, no header).
@@ -606,6 +612,7 @@ class FakeGitHub:
             self.issues.clear()
             self.comments.clear()
             self.review_comments.clear()
+            self.check_runs.clear()
             self.faults.clear()
             self.log.clear()
             self.rate_used = 0
@@ -1150,6 +1157,7 @@ def create_fake_github(state: FakeGitHub | None = None, **options: Any) -> Flask
     app.extensions["fake_github"] = fake
     _register_gate(app, fake)
     _register_api(app, fake)
+    register_checks(app, fake)
     _register_admin(app, fake)
     return app
 

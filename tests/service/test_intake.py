@@ -406,3 +406,58 @@ def test_healthz_and_metrics(app: Flask, client: FlaskClient) -> None:
 def test_unknown_paths_and_methods_are_plain_errors(client: FlaskClient) -> None:
     assert client.get("/webhook").status_code == 405
     assert client.get("/nothing-here").status_code == 404
+
+
+# --- lone surrogates ------------------------------------------------------------------------
+
+
+def _string_paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of every string value in a payload, and of every key (marked "<key>")."""
+    found: list[tuple[Any, ...]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found.append((*path, key, "<key>"))
+            found += _string_paths(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _string_paths(value, (*path, i))
+    elif isinstance(node, str):
+        found.append(path)
+    return found
+
+
+def _with_surrogate(payload: Any, path: tuple[Any, ...]) -> Any:
+    data = json.loads(json.dumps(payload))
+    *parents, last = path
+    node = data
+    if last == "<key>":
+        *parents, key = parents
+        for step in parents:
+            node = node[step]
+        node[key + "\udfff"] = node.pop(key)
+        return data
+    for step in parents:
+        node = node[step]
+    node[last] = node[last] + "\udfff"
+    return data
+
+
+def test_a_lone_surrogate_in_any_string_is_refused_with_400_and_nothing_is_stored(
+    app: Flask, client: FlaskClient
+) -> None:
+    payload = load_payload("issue_comment.created")
+    payload["comment"]["body"] = "/devin fix the flaky test"
+    paths = _string_paths(payload)
+    assert len(paths) > 100
+    for n, path in enumerate(paths):
+        bad = _with_surrogate(payload, path)
+        body = json.dumps(bad).encode()  # ASCII JSON with a `\udfff` escape: valid JSON
+        assert b"\\udfff" in body
+        answer = _post(client, "issue_comment", body, delivery=f"s-{n}")
+        assert answer.status_code == 400, path
+        assert "surrogate" in answer.json["message"]
+    counts = runtime_of(app).store.counts()
+    assert counts["jobs"] == {} and counts["deliveries"] == {}
+    # A proper pair (an emoji written as two escapes) is text, and accepted.
+    payload["comment"]["body"] = "/devin fix it \ud83d\ude80"
+    assert _post(client, "issue_comment", payload, delivery="ok").status_code == 202

@@ -45,6 +45,7 @@ log = logging.getLogger("devin_bridge.feed")
 FEED_LEADER = "feed"
 DEPLOYMENT_KEY = "deployment_id"
 DEPLOYMENT_TAG_PREFIX = "bridge:"
+FIRST_LOOKBACK_S = 3 * 24 * 3600.0
 FALLBACK_S = 600.0  # after the API ignored a filter, poll per session this long, then probe
 
 
@@ -95,6 +96,11 @@ class ChangeFeed:
             return FeedPass(None)
         cursor_text = self.store.get_meta(cursor_key(self.tag))
         cursor = int(cursor_text) if cursor_text and cursor_text.isdigit() else None
+        first = cursor is None
+        if first:
+            # A store without a cursor (new, or wiped) looks back a few days, not at every
+            # session the tag ever had; older live ones are adopted or safety-read.
+            cursor = int(now - FIRST_LOOKBACK_S)
         try:
             found = read_changes(self.factory.devin(), self.tag, cursor)
         except DevinError as err:
@@ -105,7 +111,7 @@ class ChangeFeed:
         if found.ignored_filter is not None:
             self._fall_back(found.ignored_filter, now)
             return FeedPass(None, found.pages)
-        if cursor is None:
+        if first:
             self._adopt({bare_session_id(s.session_id) for s in found.changed})
         if not found.truncated:
             self.store.set_meta(cursor_key(self.tag), str(self._next_cursor(found, now)))

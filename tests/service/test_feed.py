@@ -119,6 +119,9 @@ def test_sessions_carry_the_deployment_tag_and_are_listed_by_it(
     _read(_runner(rt))
     lists = quiet.devin_requests("GET", r"/sessions$")[-1:]
     assert lists and lists[0]["query"]["tags"] == ["bridge:east"]
+    # Even the first read of a new store is bounded in time: not every session ever made.
+    (since,) = lists[0]["query"]["updated_after"]
+    assert time.time() - 4 * 86400 < int(since) < time.time() - 2 * 86400
     assert len(quiet.devin_requests("GET")) > before
 
 

@@ -41,20 +41,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.common import Report, Spread, base_parser, finish, logging_quiet, secs
+from benchmarks.fleet import SimClock, seed_fleet
 
 INTERVAL = 10.0
 IDLE_TARGET = 400.0
 AGES_MIN = (1, 15, 60)  # report the change delay of sessions about this old
 AGE_WINDOW_MIN = 3.0
 FIXED_LOOP_PER_SESSION_HOUR = 3600.0 / INTERVAL
-
-
-class SimClock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -98,17 +91,13 @@ def simulate(
     seed: int,
     at_ages: tuple[float, ...] = (),
 ) -> Sim:
-    from bot.core.comment_markers import marker
-    from bot.emulator import NewSession
     from bot.emulator.config import EmulatorConfig
-    from bot.engine.tracker import TrackState
-    from bot.service.codec import dump
     from bot.service.deps import DepsFactory
     from bot.service.feed import ChangeFeed, FeedRunner, deployment_tag
     from bot.service.feed_status import FeedStatus
     from bot.service.poller import Poller
     from bot.service.settings import Settings
-    from bot.store.facade import NewJob, SessionRecord, Store
+    from bot.store.facade import Store
     from tests.support.stack import running_stack
 
     sim = Sim(mode, sessions, minutes, change_share)
@@ -139,35 +128,14 @@ def simulate(
             deployment="bench",
         )
         factory = DepsFactory(settings)
-        comments: dict[str, int] = {}
-        records = []
-        for i in range(1, sessions + 1):
-            thread = f"{stack.repo}#{i}"
-            stack.github.add_issue(stack.repo, i, title=f"Issue {i}")
-            created = stack.emulator.create_session(
-                NewSession(
-                    prompt=f"Issue {i}",
-                    tags=("devin-bridge", f"repo:{stack.repo}", f"thread:{thread}", tag),
-                    repos=(stack.repo,),
-                    scenario="long",
-                )
-            )
-            sid = str(created["session_id"])
-            stack.emulator.advance(sid, steps=1)  # running/working from the start
-            body = f"{marker(sid)}\nDevin is starting…"
-            comments[sid] = stack.github.add_comment(stack.repo, i, body, user=stack.bot_login).id
-            track = TrackState(sid, stack.repo, i, comments[sid], "octocat", None, start)
-            record = SessionRecord(
-                sid, thread, stack.repo, i, None, comments[sid], dump(track), "new", None,
-                "queued", start + rng.uniform(0, INTERVAL),
-            )  # fmt: skip
-            records.append((NewJob(f"bench:{sid}", "trigger", thread, "{}"), record))
-        by_key = {job.dedupe_key: rec for job, rec in records}
-        for job, _ in records:
-            store.enqueue_job(job)
-        while claims := store.claim_jobs("seed", 600.0, 500):
-            for claim in claims:
-                store.finish_job(claim, result="created", session=by_key[claim.dedupe_key])
+        comments = seed_fleet(
+            stack,
+            store,
+            sessions,
+            tag=tag,
+            started_at=start,
+            due=lambda _i: start + rng.uniform(0, INTERVAL),
+        )
         status = FeedStatus(store, tag, INTERVAL, clock) if mode == "feed" else None
         poller = Poller(
             store,

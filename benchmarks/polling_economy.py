@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.common import Report, base_parser, finish, keep_logs_in, logging_quiet
+from benchmarks.fleet import SimClock
 
 INTERVAL = 10.0  # DEVIN_BRIDGE_POLL_INTERVAL, the service default
 FIXED_LOOP_PER_HOUR = 3600.0 / INTERVAL  # the docs' "poll every 10 seconds" loop
@@ -68,16 +69,6 @@ ENDINGS: dict[str, tuple[float, dict[str, Any]]] = {
 # bridge may re-read messages then, but must not edit the comment.
 TOUCHES = tuple(range(60, 570, 60))
 NEVER = 10**9  # after_polls: only the script (admin "advance") moves the session
-
-
-class SimClock:
-    """Simulated wall clock shared by the emulator, the tracker and the policy."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

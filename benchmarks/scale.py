@@ -44,6 +44,7 @@ from benchmarks.common import (
     secs,
     workspace,
 )
+from benchmarks.fleet import seed_fleet
 
 TARGET_SESSIONS = 10_000
 DEPLOYMENT = "bench"
@@ -206,53 +207,30 @@ def _counts(stack: Any) -> Counter[str]:
 
 def seed(stack: Any, db_url: str, cfg: ScaleConfig) -> dict[str, int]:
     """N live sessions in the steady state of a running worker; returns their comment ids."""
-    from bot.core.comment_markers import marker
-    from bot.emulator import NewSession
-    from bot.engine.tracker import TrackState
-    from bot.service.codec import dump
     from bot.service.feed import deployment_tag
-    from bot.service.feed_status import cursor_key, ok_key
-    from bot.store.facade import NewJob, SessionRecord, Store
+    from bot.service.feed_status import SAFETY_READS_PER_HOUR, cursor_key, ok_key
+    from bot.service.settings import DEFAULT_SAFETY_POLL_S
+    from bot.store.facade import Store
 
     tag = deployment_tag(DEPLOYMENT)
+    period = max(DEFAULT_SAFETY_POLL_S, cfg.sessions * 3600.0 / SAFETY_READS_PER_HOUR)
     store = Store(db_url)
     store.migrate()
     rng = random.Random(cfg.sessions)
     now = time.time()
-    comments: dict[str, int] = {}
     try:
-        records: list[tuple[NewJob, SessionRecord]] = []
-        for i in range(1, cfg.sessions + 1):
-            thread = f"{stack.repo}#{i}"
-            stack.github.add_issue(stack.repo, i, title=f"Scale issue {i}")
-            created = stack.emulator.create_session(
-                NewSession(
-                    prompt=f"Work on issue {i}",
-                    tags=("devin-bridge", f"repo:{stack.repo}", f"thread:{thread}", tag),
-                    repos=(stack.repo,),
-                    scenario="long",
-                )
-            )
-            sid = str(created["session_id"])
-            stack.emulator.advance(sid, steps=1)  # running/working
-            # Last changed a while ago: the feed's cursor (below) is past it.
-            stack.emulator.patch_session(sid, {"updated_at": int(now) - 600})
-            body = f"{marker(sid)}\nDevin is working…"
-            comments[sid] = stack.github.add_comment(stack.repo, i, body, user=stack.bot_login).id
-            track = TrackState(sid, stack.repo, i, comments[sid], "octocat", None, now)
-            # Each session's own safety read is due some time in its (long) period.
-            due = now + rng.uniform(cfg.interval, 3600.0)
-            record = SessionRecord(
-                sid, thread, stack.repo, i, None, comments[sid], dump(track), "running",
-                "working", "working", due,
-            )  # fmt: skip
-            records.append((NewJob(f"benchmark:{sid}", "trigger", thread, "{}"), record))
-        by_key = {job.dedupe_key: rec for job, rec in records}
-        for job, _ in records:
-            store.enqueue_job(job)
-        while claims := store.claim_jobs("benchmark-seed", 600.0, 500):
-            for claim in claims:
-                store.finish_job(claim, result="created", session=by_key[claim.dedupe_key])
+        # Each session's own safety read is due some time in its period, which the
+        # safety budget stretches for a large fleet (bot/service/feed_status.py); Devin
+        # last changed them a while ago, before the feed's cursor (below).
+        comments = seed_fleet(
+            stack,
+            store,
+            cfg.sessions,
+            tag=tag,
+            started_at=now,
+            due=lambda _i: now + rng.uniform(cfg.interval, period),
+            updated_at=int(now) - 600,
+        )
         # The feed has been reading: its cursor is current and it counts as working.
         store.set_meta(cursor_key(tag), str(int(time.time())))
         store.set_meta(ok_key(tag), repr(time.time()))

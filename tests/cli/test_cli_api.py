@@ -4,29 +4,10 @@ send, insights, organisation secrets and organisations — against the emulator.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from bot.emulator import EmulatorConfig, create_emulator_app
 from tests.cli.test_cli import ORG, Cli
-from tests.support.servers import ServerThread, serve
 
 SECRET_VALUE = "s3cr3t-value-that-must-never-be-printed"
-
-
-@pytest.fixture(scope="module")
-def emulator_server() -> Iterator[ServerThread]:
-    with serve(create_emulator_app(EmulatorConfig())) as srv:
-        yield srv
-
-
-@pytest.fixture
-def cli(emulator_server: ServerThread, tmp_path: Path) -> Cli:
-    runner = Cli(emulator_server, tmp_path)
-    runner.admin("POST", "/reset")
-    return runner
 
 
 def posts(cli: Cli, suffix: str) -> list[dict[str, object]]:

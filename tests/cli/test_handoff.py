@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from bot.emulator import EmulatorConfig, create_emulator_app
 from tests.cli.test_cli import Cli
-from tests.support.servers import ServerThread, serve
 
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -23,19 +18,6 @@ PRIVATE_KEY = (
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
 SECRETS = (AWS_KEY_ID, AWS_SECRET, GITHUB_TOKEN, ENV_PASSWORD, "b3BlbnNzaC1rZXktdjEAAAAABG5v")
-
-
-@pytest.fixture(scope="module")
-def emulator_server() -> Iterator[ServerThread]:
-    with serve(create_emulator_app(EmulatorConfig())) as srv:
-        yield srv
-
-
-@pytest.fixture
-def cli(emulator_server: ServerThread, tmp_path: Path) -> Cli:
-    runner = Cli(emulator_server, tmp_path)
-    runner.admin("POST", "/reset")
-    return runner
 
 
 def git(repo: Path, *args: str) -> str:

@@ -30,6 +30,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import re
 import threading
 import uuid
@@ -60,8 +61,8 @@ from benchmarks.common import (
     workspace,
 )
 
-P99_TARGET_MS = 25.0
-RATIO_TARGET = 0.60
+RATIO_TARGET = 0.80  # service throughput >= 0.8 x the bare endpoint's
+P99_FACTOR_TARGET = 2.0  # service p99 <= 2 x the bare endpoint's, same phase and rate
 ISSUES = tuple(range(1, 251))  # triggers rotate over 250 threads (jobs of one thread queue up)
 COMMENTS_PER_ISSUE = 20  # 5,000 existing trigger comments; more triggers reuse them
 COMMENT_ID_BASE = 5_000_000_000  # ids of the ignored comments (never looked up)
@@ -163,16 +164,14 @@ def create_bare_app() -> Any:
 
 
 def serve_plain(kind: str, host: str, port: int, workers: int) -> None:
-    """gunicorn with the service's own options (bot.service.gunicorn_app.gunicorn_options) but
-    without its background-worker hooks, serving the bare endpoint ("bare") or the
-    service's app alone ("app-only": intake without any background work)."""
+    """gunicorn with the options of `serve`'s web workers (bot.service.gunicorn_app:
+    gunicorn_options, web_only), serving the bare endpoint ("bare") or the service's app
+    alone ("app-only": intake without any background process)."""
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-    from bot.service.gunicorn_app import gunicorn_options
+    from bot.service.gunicorn_app import gunicorn_options, web_only
 
-    options = gunicorn_options(host, port, workers)
-    for hook in ("post_worker_init", "worker_exit"):
-        options.pop(hook, None)
+    options = web_only(gunicorn_options(host, port, workers))  # as under `serve`
     options["proc_name"] = f"benchmark-{kind}"
 
     class Plain(BaseApplication):  # type: ignore[misc]
@@ -256,7 +255,38 @@ def start_servers(
     bare_url = f"http://127.0.0.1:{bare_port}"
     wait_http(service_url + "/healthz", procs, service)
     wait_http(bare_url + "/healthz", procs, bare)
+    _PIDS.update({service_url: service.pid, bare_url: bare.pid})
     return service_url, bare_url, stack, db_url
+
+
+_PIDS: dict[str, int] = {}  # server url -> the pid at the top of its process tree
+_TICK_S = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants
+    (Linux /proc; 0 elsewhere). Unlike throughput, this hardly depends on neighbours."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0.0
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK_S)
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in stats:
+            continue
+        seen.add(current)
+        total += stats[current][1]
+        todo.extend(child for child, (ppid, _) in stats.items() if ppid == current)
+    return total
 
 
 def load(
@@ -295,9 +325,14 @@ def run(cfg: IntakeConfig) -> Report:
         # One maker per server: each walks the seeded trigger comments on its own.
         makers = {url: delivery_maker(cfg.trigger_share, stack.comments) for url in urls}
 
+        cpu: dict[str, list[float]] = {url: [0.0, 0.0] for url in urls}  # seconds, requests
+
         def phase(url: str, rate: float | None) -> LoadResult:
             nonlocal offset
+            before = tree_cpu_s(_PIDS[url])
             result = load(url, makers[url], cfg, rate=rate, first=offset)
+            cpu[url][0] += tree_cpu_s(_PIDS[url]) - before
+            cpu[url][1] += result.completed
             offset += sum(result.statuses.values()) + 1
             return result
 
@@ -328,12 +363,14 @@ def run(cfg: IntakeConfig) -> Report:
         in_app = _in_app_times(tmp / "service.log")
 
     ratio = service_sat.throughput / bare_sat.throughput if bare_sat.throughput else math.nan
+    p99_paced = _factor(service_paced.spread.p99, bare_paced.spread.p99)
+    p99_sat = _factor(service_sat.spread.p99, bare_sat.spread.p99)
     sp = service_paced.spread
     report.add(
         "intake",
-        f"p50 {ms(sp.p50)} p99 {ms(sp.p99)} at {rate:.0f} req/s; throughput "
-        f"{service_sat.throughput:.0f} req/s (bare {bare_sat.throughput:.0f} req/s, "
-        f"ratio {ratio:.0%})",
+        f"throughput {service_sat.throughput:.0f} req/s vs bare {bare_sat.throughput:.0f} "
+        f"(ratio {ratio:.2f}); paced p50 {ms(sp.p50)} p99 {ms(sp.p99)} at {rate:.0f} req/s "
+        f"(p99 {p99_paced:.2f} x bare); saturated p99 {p99_sat:.2f} x bare",
     )
     report.add(f"service saturated ({cfg.concurrency} clients)", describe(service_sat))
     report.add(f"bare    saturated ({cfg.concurrency} clients)", describe(bare_sat))
@@ -343,17 +380,32 @@ def run(cfg: IntakeConfig) -> Report:
         report.add(
             "service in-app handling",
             f"p50 {ms(in_app.p50)}  p99 {ms(in_app.p99)}  max {ms(in_app.max)}  "
-            f"(verify, classify, record: from its log, {in_app.count} deliveries)",
+            f"(verify, classify, record: from its log, {in_app.count} triggers)",
         )
+    cpu_ms = {
+        name: 1000.0 * used / max(1.0, n)
+        for name, (used, n) in (("service", cpu[service_url]), ("bare", cpu[bare_url]))
+    }
+    report.add(
+        "server CPU per request",
+        f"service {cpu_ms['service']:.2f} ms (all its processes, background included) vs "
+        f"bare {cpu_ms['bare']:.2f} ms",
+    )
     report.add("service answers", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
     report.add("background work", background["summary"])
-    report.check("paced p99", ms(sp.p99), f"< {P99_TARGET_MS:.0f} ms", sp.p99 < P99_TARGET_MS)
     report.check(
         "throughput vs bare",
-        f"{ratio:.0%}",
-        f">= {RATIO_TARGET:.0%}",
+        f"{ratio:.2f}",
+        f">= {RATIO_TARGET:.2f}",
         None if math.isnan(ratio) else ratio >= RATIO_TARGET,
     )
+    for name, factor in (("paced", p99_paced), ("saturated", p99_sat)):
+        report.check(
+            f"{name} p99 vs bare",
+            f"{factor:.2f} x",
+            f"<= {P99_FACTOR_TARGET:.1f} x",
+            None if math.isnan(factor) else factor <= P99_FACTOR_TARGET,
+        )
     unexpected = sum(n for code, n in statuses.items() if code not in (200, 202, 204))
     if unexpected:
         report.notes.append(f"{unexpected} service answers were not 200/202/204")
@@ -361,10 +413,13 @@ def run(cfg: IntakeConfig) -> Report:
         {
             "rate": rate,
             "ratio": round(ratio, 3) if not math.isnan(ratio) else None,
+            "p99_factor_paced": None if math.isnan(p99_paced) else round(p99_paced, 3),
+            "p99_factor_saturated": None if math.isnan(p99_sat) else round(p99_sat, 3),
             "service_saturated": _figures(service_sat),
             "bare_saturated": _figures(bare_sat),
             "service_paced": _figures(service_paced),
             "bare_paced": _figures(bare_paced),
+            "cpu_ms_per_request": {k: round(v, 3) for k, v in cpu_ms.items()},
             "service_statuses": {str(k): v for k, v in sorted(statuses.items())},
             "service_in_app_ms": in_app.as_dict(),
             "background": background,
@@ -372,6 +427,10 @@ def run(cfg: IntakeConfig) -> Report:
     )
     report.figures = figures
     return report
+
+
+def _factor(service: float, bare: float) -> float:
+    return service / bare if bare > 0 else math.nan
 
 
 def _figures(result: LoadResult) -> dict[str, Any]:
@@ -384,11 +443,12 @@ def _figures(result: LoadResult) -> dict[str, Any]:
     }
 
 
-_ACCEPT_LINE = re.compile(r"devin_bridge\.webhook: delivery .*\((\d+(?:\.\d+)?) ms\)\s*$")
+_ACCEPT_LINE = re.compile(r"devin_bridge\.webhook: delivery=\S+ .* ms=(\d+(?:\.\d+)?)\s*$")
 
 
 def _in_app_times(log: Path) -> Spread:
-    """The time the service itself reports per delivery (its INFO line), if it logs one."""
+    """The time the service itself reports per trigger (its INFO line; ignored events
+    are logged at DEBUG only)."""
     try:
         text = log.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -432,7 +492,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, help="paced phase req/s (default: half the max)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (serve default)")
     parser.add_argument(
-        "--trigger-share", type=float, default=0.2, help="share of /devin comments (0..1)"
+        "--trigger-share", type=float, default=0.1, help="share of /devin comments (0..1)"
     )
     parser.add_argument(
         "--no-background",

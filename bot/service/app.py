@@ -1,13 +1,15 @@
 """The webhook service: a Flask application factory (`gunicorn 'bot.app:create_app()'`).
 
-`POST /webhook` verifies, de-duplicates, records and answers within milliseconds; the
-slow work (GitHub and Devin calls) runs in the background from the job it records.
+`POST /webhook` verifies, classifies and answers within milliseconds: only a trigger is
+recorded (its delivery and job, de-duplicated), an ignored event is answered without a
+write. The slow work (GitHub and Devin calls) runs in the background from the job.
 `GET /healthz` reports store and queue reachability, `GET /metrics` Prometheus text.
 
-`create_app` does no background work by itself: `devin-bridge serve` starts the
-in-process worker in each gunicorn worker after fork (post_worker_init). Under plain
-gunicorn use `-c python:bot.gunicorn_conf` for the same, or run `devin-bridge worker`
-next to it. (`background=True` starts it at once: only without --preload.)
+`create_app` does no background work by itself: `devin-bridge serve` runs it in a
+process of its own beside gunicorn (bot/service/background.py). Under plain gunicorn run
+`devin-bridge worker` next to it, or use `-c python:bot.gunicorn_conf`, which starts the
+in-process worker in each gunicorn worker after fork (post_worker_init).
+(`background=True` starts it at once: only without --preload.)
 """
 
 from __future__ import annotations

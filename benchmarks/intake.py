@@ -1,19 +1,22 @@
 """Intake: acknowledgement latency and throughput of signed webhook deliveries.
 
 `devin-bridge serve` (real gunicorn with the production worker settings, SQLite store in
-a temp dir, its in-process background worker running against the Devin emulator and the
-GitHub fake) is compared with a bare Flask endpoint that only reads the body and answers
-202, served by gunicorn with the same options. The load is a mix of signed
-`issue_comment` deliveries from tests/fixtures/github (triggering `/devin` comments with
-fresh comment ids, so each one queues real background work) and ignored events, each
-with its own X-GitHub-Delivery, sent on loopback by keep-alive client threads.
+a temp dir, its background process running against the Devin emulator and the GitHub
+fake) is compared with a bare Flask endpoint that only reads the body and answers 202,
+served by gunicorn with the same options as serve's web workers. The load is a mix of
+signed deliveries from tests/fixtures/github: by default 10 % triggering `/devin`
+comments (fresh comment ids, so each one queues real background work) and 90 % ignored
+events, each with its own X-GitHub-Delivery, sent on loopback by keep-alive client
+threads.
 
-Two phases per server:
+Two phases per server, in alternating slices (a noisy neighbour weighs on both alike):
   saturation  closed loop at --concurrency: the most the server answers (throughput)
   paced       open loop at --rate (default: half the service's saturated throughput):
               the acknowledgement latency under a steady load, queueing included
 
-Targets: paced p99 < 25 ms, service throughput >= 60 % of the bare endpoint's.
+Targets (ratios within one run): service throughput >= 0.8 x bare, service p99 <= 2 x
+bare. Also printed: the CPU time the servers' processes used per request (from /proc),
+which depends much less on what else runs on the machine than throughput does.
 
     python benchmarks/intake.py [--duration 10] [--concurrency 8] [--json]
 """
@@ -30,6 +33,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import re
 import threading
 import uuid
@@ -60,8 +64,8 @@ from benchmarks.common import (
     workspace,
 )
 
-P99_TARGET_MS = 25.0
-RATIO_TARGET = 0.60
+RATIO_TARGET = 0.80  # service throughput >= 0.8 x the bare endpoint's
+P99_FACTOR_TARGET = 2.0  # service p99 <= 2 x the bare endpoint's, same phase and rate
 ISSUES = tuple(range(1, 251))  # triggers rotate over 250 threads (jobs of one thread queue up)
 COMMENTS_PER_ISSUE = 20  # 5,000 existing trigger comments; more triggers reuse them
 COMMENT_ID_BASE = 5_000_000_000  # ids of the ignored comments (never looked up)
@@ -163,16 +167,14 @@ def create_bare_app() -> Any:
 
 
 def serve_plain(kind: str, host: str, port: int, workers: int) -> None:
-    """gunicorn with the service's own options (bot.service.gunicorn_app.gunicorn_options) but
-    without its background-worker hooks, serving the bare endpoint ("bare") or the
-    service's app alone ("app-only": intake without any background work)."""
+    """gunicorn with the options of `serve`'s web workers (bot.service.gunicorn_app:
+    gunicorn_options, web_only), serving the bare endpoint ("bare") or the service's app
+    alone ("app-only": intake without any background process)."""
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-    from bot.service.gunicorn_app import gunicorn_options
+    from bot.service.gunicorn_app import gunicorn_options, web_only
 
-    options = gunicorn_options(host, port, workers)
-    for hook in ("post_worker_init", "worker_exit"):
-        options.pop(hook, None)
+    options = web_only(gunicorn_options(host, port, workers))  # as under `serve`
     options["proc_name"] = f"benchmark-{kind}"
 
     class Plain(BaseApplication):  # type: ignore[misc]
@@ -256,7 +258,41 @@ def start_servers(
     bare_url = f"http://127.0.0.1:{bare_port}"
     wait_http(service_url + "/healthz", procs, service)
     wait_http(bare_url + "/healthz", procs, bare)
+    _PIDS.update({service_url: service.pid, bare_url: bare.pid})
     return service_url, bare_url, stack, db_url
+
+
+_PIDS: dict[str, int] = {}  # server url -> the pid at the top of its process tree
+_TICK_S = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
+def tree_cpu_s(pid: int, *, background: bool = False) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by a process and its live descendants
+    (Linux /proc; 0 elsewhere), as (web, background): with `background`, `pid` is serve's
+    supervisor and its child without children of its own is the background process.
+    Unlike throughput, this hardly depends on what else runs on the machine."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0.0, 0.0
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK_S)
+    children: dict[int, list[int]] = {}
+    for child, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(child)
+
+    def total(top: int) -> float:
+        return stats.get(top, (0, 0.0))[1] + sum(total(c) for c in children.get(top, []))
+
+    side = [c for c in children.get(pid, []) if background and not children.get(c)]
+    spent = sum(total(c) for c in side)
+    return total(pid) - spent, spent
 
 
 def load(
@@ -295,9 +331,18 @@ def run(cfg: IntakeConfig) -> Report:
         # One maker per server: each walks the seeded trigger comments on its own.
         makers = {url: delivery_maker(cfg.trigger_share, stack.comments) for url in urls}
 
+        # url -> web CPU s, background CPU s, requests
+        cpu: dict[str, list[float]] = {url: [0.0, 0.0, 0.0] for url in urls}
+
         def phase(url: str, rate: float | None) -> LoadResult:
             nonlocal offset
+            split = cfg.background and url == service_url
+            web0, side0 = tree_cpu_s(_PIDS[url], background=split)
             result = load(url, makers[url], cfg, rate=rate, first=offset)
+            web1, side1 = tree_cpu_s(_PIDS[url], background=split)
+            cpu[url][0] += web1 - web0
+            cpu[url][1] += side1 - side0
+            cpu[url][2] += result.completed
             offset += sum(result.statuses.values()) + 1
             return result
 
@@ -328,12 +373,14 @@ def run(cfg: IntakeConfig) -> Report:
         in_app = _in_app_times(tmp / "service.log")
 
     ratio = service_sat.throughput / bare_sat.throughput if bare_sat.throughput else math.nan
+    p99_paced = _factor(service_paced.spread.p99, bare_paced.spread.p99)
+    p99_sat = _factor(service_sat.spread.p99, bare_sat.spread.p99)
     sp = service_paced.spread
     report.add(
         "intake",
-        f"p50 {ms(sp.p50)} p99 {ms(sp.p99)} at {rate:.0f} req/s; throughput "
-        f"{service_sat.throughput:.0f} req/s (bare {bare_sat.throughput:.0f} req/s, "
-        f"ratio {ratio:.0%})",
+        f"throughput {service_sat.throughput:.0f} req/s vs bare {bare_sat.throughput:.0f} "
+        f"(ratio {ratio:.2f}); paced p50 {ms(sp.p50)} p99 {ms(sp.p99)} at {rate:.0f} req/s "
+        f"(p99 {p99_paced:.2f} x bare); saturated p99 {p99_sat:.2f} x bare",
     )
     report.add(f"service saturated ({cfg.concurrency} clients)", describe(service_sat))
     report.add(f"bare    saturated ({cfg.concurrency} clients)", describe(bare_sat))
@@ -343,17 +390,34 @@ def run(cfg: IntakeConfig) -> Report:
         report.add(
             "service in-app handling",
             f"p50 {ms(in_app.p50)}  p99 {ms(in_app.p99)}  max {ms(in_app.max)}  "
-            f"(verify, classify, record: from its log, {in_app.count} deliveries)",
+            f"(verify, classify, record: from its log, {in_app.count} triggers)",
         )
+    per_request = {url: max(1.0, n) for url, (_, _, n) in cpu.items()}
+    cpu_ms = {
+        "service_web": 1000.0 * cpu[service_url][0] / per_request[service_url],
+        "service_background": 1000.0 * cpu[service_url][1] / per_request[service_url],
+        "bare": 1000.0 * cpu[bare_url][0] / per_request[bare_url],
+    }
+    report.add(
+        "server CPU per request",
+        f"service web {cpu_ms['service_web']:.2f} ms + background "
+        f"{cpu_ms['service_background']:.2f} ms vs bare {cpu_ms['bare']:.2f} ms",
+    )
     report.add("service answers", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
     report.add("background work", background["summary"])
-    report.check("paced p99", ms(sp.p99), f"< {P99_TARGET_MS:.0f} ms", sp.p99 < P99_TARGET_MS)
     report.check(
         "throughput vs bare",
-        f"{ratio:.0%}",
-        f">= {RATIO_TARGET:.0%}",
+        f"{ratio:.2f}",
+        f">= {RATIO_TARGET:.2f}",
         None if math.isnan(ratio) else ratio >= RATIO_TARGET,
     )
+    for name, factor in (("paced", p99_paced), ("saturated", p99_sat)):
+        report.check(
+            f"{name} p99 vs bare",
+            f"{factor:.2f} x",
+            f"<= {P99_FACTOR_TARGET:.1f} x",
+            None if math.isnan(factor) else factor <= P99_FACTOR_TARGET,
+        )
     unexpected = sum(n for code, n in statuses.items() if code not in (200, 202, 204))
     if unexpected:
         report.notes.append(f"{unexpected} service answers were not 200/202/204")
@@ -361,10 +425,13 @@ def run(cfg: IntakeConfig) -> Report:
         {
             "rate": rate,
             "ratio": round(ratio, 3) if not math.isnan(ratio) else None,
+            "p99_factor_paced": None if math.isnan(p99_paced) else round(p99_paced, 3),
+            "p99_factor_saturated": None if math.isnan(p99_sat) else round(p99_sat, 3),
             "service_saturated": _figures(service_sat),
             "bare_saturated": _figures(bare_sat),
             "service_paced": _figures(service_paced),
             "bare_paced": _figures(bare_paced),
+            "cpu_ms_per_request": {k: round(v, 3) for k, v in cpu_ms.items()},
             "service_statuses": {str(k): v for k, v in sorted(statuses.items())},
             "service_in_app_ms": in_app.as_dict(),
             "background": background,
@@ -372,6 +439,10 @@ def run(cfg: IntakeConfig) -> Report:
     )
     report.figures = figures
     return report
+
+
+def _factor(service: float, bare: float) -> float:
+    return service / bare if bare > 0 else math.nan
 
 
 def _figures(result: LoadResult) -> dict[str, Any]:
@@ -384,11 +455,12 @@ def _figures(result: LoadResult) -> dict[str, Any]:
     }
 
 
-_ACCEPT_LINE = re.compile(r"devin_bridge\.webhook: delivery .*\((\d+(?:\.\d+)?) ms\)\s*$")
+_ACCEPT_LINE = re.compile(r"devin_bridge\.webhook: delivery=\S+ .* ms=(\d+(?:\.\d+)?)\s*$")
 
 
 def _in_app_times(log: Path) -> Spread:
-    """The time the service itself reports per delivery (its INFO line), if it logs one."""
+    """The time the service itself reports per trigger (its INFO line; ignored events
+    are logged at DEBUG only)."""
     try:
         text = log.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -432,7 +504,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, help="paced phase req/s (default: half the max)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (serve default)")
     parser.add_argument(
-        "--trigger-share", type=float, default=0.2, help="share of /devin comments (0..1)"
+        "--trigger-share", type=float, default=0.1, help="share of /devin comments (0..1)"
     )
     parser.add_argument(
         "--no-background",

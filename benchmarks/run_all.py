@@ -30,7 +30,7 @@ def plan(quick: bool) -> list[tuple[str, Callable[[], Report]]]:
         concurrency=4 if quick else 8,
         rate=None,
         workers=2,
-        trigger_share=0.2,
+        trigger_share=0.1,
         warmup=20 if quick else 200,
         drain=0.5 if quick else 2.0,
     )

@@ -1,13 +1,15 @@
 """The webhook service: a Flask application factory (`gunicorn 'bot.app:create_app()'`).
 
-`POST /webhook` verifies, de-duplicates, records and answers within milliseconds; the
-slow work (GitHub and Devin calls) runs in the background from the job it records.
+`POST /webhook` verifies, classifies and answers within milliseconds: only a trigger is
+recorded (its delivery and job, de-duplicated), an ignored event is answered without a
+write. The slow work (GitHub and Devin calls) runs in the background from the job.
 `GET /healthz` reports store and queue reachability, `GET /metrics` Prometheus text.
 
-`create_app` does no background work by itself: `devin-bridge serve` starts the
-in-process worker in each gunicorn worker after fork (post_worker_init). Under plain
-gunicorn use `-c python:bot.gunicorn_conf` for the same, or run `devin-bridge worker`
-next to it. (`background=True` starts it at once: only without --preload.)
+`create_app` does no background work by itself: `devin-bridge serve` runs it in a
+process of its own beside gunicorn (bot/service/background.py). Under plain gunicorn run
+`devin-bridge worker` next to it, or use `-c python:bot.gunicorn_conf`, which starts the
+in-process worker in each gunicorn worker after fork (post_worker_init).
+(`background=True` starts it at once: only without --preload.)
 """
 
 from __future__ import annotations
@@ -140,9 +142,10 @@ def _webhook(runtime: Runtime, limit: int) -> Response:
     if declared is not None and len(body) != declared:
         runtime.metrics.delivery("unknown", "400")
         return _answer(400, "refused", "the body ended before its Content-Length")
-    checked = intake.verify(
-        dict(request.headers.items()), body, runtime.settings.github_webhook_secret, max_bytes=limit
-    )
+    # Only the headers verify reads (werkzeug's lookup ignores case): copying all of them
+    # cost more than the rest of an ignored delivery's checks.
+    headers = {name: request.headers.get(name, "") for name in intake.READ_HEADERS}
+    checked = intake.verify(headers, body, runtime.settings.github_webhook_secret, max_bytes=limit)
     if isinstance(checked, intake.Rejection):
         event = intake.printable_header(request.headers.get(intake.EVENT_HEADER)) or "unknown"
         runtime.metrics.delivery(event if checked.status != 401 else "unknown", str(checked.status))
@@ -292,6 +295,5 @@ def _answer(
         body["delivery"] = delivery_id
     if job_id is not None:
         body["job"] = job_id
-    response = jsonify(body)
-    response.status_code = status
-    return response
+    # json.dumps directly: Flask's jsonify costs several times more per answer.
+    return Response(json.dumps(body), status, mimetype="application/json")

@@ -4,6 +4,7 @@ web workers, so a web worker does nothing but intake."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -19,12 +20,18 @@ log = logging.getLogger("devin_bridge.background")
 
 # Ticks mostly wait on HTTP: the loop runs several of them at once (as `worker` does).
 BACKGROUND_THREADS = 8
+# When the CPUs are short, acknowledging GitHub's deliveries (10 s timeout, no automatic
+# redelivery) comes first; jobs and polls wait a little longer. Only under contention:
+# an idle machine runs the background process as fast as ever.
+BACKGROUND_NICENESS = 5
 PARENT_CHECK_S = 1.0
 
 
 def run_background(settings: Settings, wake_path: str | None, parent_pid: int) -> int:
     """Run until SIGTERM/SIGINT or until `parent_pid` (the supervisor) is gone."""
     stop = threading.Event()
+    with contextlib.suppress(OSError, AttributeError):  # best effort (not on Windows)
+        os.nice(BACKGROUND_NICENESS)
     runtime = Runtime.build(settings, migrate=False)
 
     def on_signal(signum: int, _frame: Any) -> None:

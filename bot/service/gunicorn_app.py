@@ -48,7 +48,16 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
 def web_only(options: dict[str, Any]) -> dict[str, Any]:
     """The options without the hooks that start background work in each web worker
     (`serve` runs it in a process of its own)."""
-    return {k: v for k, v in options.items() if k not in ("post_worker_init", "worker_exit")}
+    web = {k: v for k, v in options.items() if k not in ("post_worker_init", "worker_exit")}
+    web["post_worker_init"] = web_worker_init_hook
+    return web
+
+
+def web_worker_init_hook(worker: Any) -> None:
+    # Hand the GIL over more often (default 5 ms). A request thread holding the store's
+    # write gate releases the GIL for the commit and would then wait up to 5 ms for it
+    # behind threads parsing other deliveries, with the gate held all that time.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
 
 
 def create_app_from(settings: Settings, queue: Any = None) -> Any:

@@ -20,6 +20,16 @@ SIGNATURE_HEADER = "x-hub-signature-256"
 EVENT_HEADER = "x-github-event"
 DELIVERY_HEADER = "x-github-delivery"
 HOOK_HEADERS = ("x-github-hook-id", "x-github-hook-installation-target-id")
+CONTENT_TYPE_HEADER = "content-type"
+# Every header `verify` reads (lower case): a caller with case-insensitive headers may
+# pass just these instead of copying all of them.
+READ_HEADERS = (
+    SIGNATURE_HEADER,
+    EVENT_HEADER,
+    DELIVERY_HEADER,
+    *HOOK_HEADERS,
+    CONTENT_TYPE_HEADER,
+)
 _MAX_HEADER_CHARS = 200
 
 
@@ -86,7 +96,7 @@ def verify(
         return Rejection(400, f"the {missing} header is missing or malformed")
     hook_id = next((h for h in (_header(headers, n) for n in HOOK_HEADERS) if h), "")
     try:
-        payload = json.loads(_json_text(body, headers.get("content-type") or ""))
+        payload = json.loads(_json_text(body, headers.get(CONTENT_TYPE_HEADER) or ""))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return Rejection(400, "the body is not valid UTF-8 JSON")
     if not isinstance(payload, dict):

@@ -4,7 +4,9 @@ side by side, each forked from a parent that holds no thread and no connection.
 The background process is restarted when it dies (after a growing pause if it keeps
 dying at once); when gunicorn's master ends, the supervisor stops the rest and exits
 with its status. SIGTERM or SIGINT is passed to both children, which finish the work in
-hand; whatever is still running after the grace period is killed. A child notices the
+hand; whatever is still running after the grace period is killed. gunicorn's own
+controls (SIGHUP, SIGTTIN, SIGTTOU) are passed on to its master; SIGHUP also restarts
+the background process. A child notices the
 supervisor's own death (kill -9 included): on Linux the kernel sends it SIGTERM
 (PR_SET_PDEATHSIG), so no orphan keeps serving or polling.
 """
@@ -28,6 +30,7 @@ FIRST_RESTART_S = 0.5
 MAX_RESTART_S = 30.0
 STABLE_S = 60.0  # a child that ran this long before dying restarts at once again
 _PR_SET_PDEATHSIG = 1
+PASSED_ON = (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Supervisor:
         self.grace_s = grace_s
         self.children: list[Child] = []
         self._signal: int | None = None
+        self._pending: list[int] = []
         self._status = 0
 
     def add(self, name: str, target: Callable[[], int | None], *, restart: bool) -> None:
@@ -56,9 +60,12 @@ class Supervisor:
         """Start every child, watch them until a signal or the end of a vital one."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        for sig in PASSED_ON:
+            signal.signal(sig, self._pass_on)
         for child in self.children:
             self._start(child)
         while self._signal is None and self._reap():
+            self._relay()
             now = time.monotonic()
             for child in self.children:
                 if child.pid is None and child.restart and now >= child.next_start:
@@ -73,6 +80,24 @@ class Supervisor:
         if self._signal is None:
             log.info("signal %d: stopping gunicorn and the background process", signum)
             self._signal = signum
+
+    def _pass_on(self, signum: int, _frame: Any) -> None:
+        self._pending.append(signum)
+
+    def _relay(self) -> None:
+        """gunicorn's own controls sent to `serve` reach gunicorn's master (SIGHUP: reload
+        its workers; SIGTTIN/SIGTTOU: one worker more or less); SIGHUP also starts the
+        background process afresh (it is stopped gracefully and started again)."""
+        while self._pending:
+            signum = self._pending.pop(0)
+            for child in self.children:
+                if child.pid is None:
+                    continue
+                if not child.restart:
+                    _signal(child.pid, signum)
+                elif signum == signal.SIGHUP:
+                    child.pause = FIRST_RESTART_S
+                    _signal(child.pid, signal.SIGTERM)
 
     def _start(self, child: Child) -> None:
         parent = os.getpid()
@@ -146,7 +171,7 @@ class Supervisor:
 def _run_child(child: Child, parent: int) -> None:
     code: Any = 1
     try:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, *PASSED_ON):
             signal.signal(sig, signal.SIG_DFL)
         _die_with_parent(parent)
         code = child.target() or 0

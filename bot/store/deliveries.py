@@ -20,6 +20,10 @@ from bot.store.schema import (
 )
 
 
+class _SeenBefore(Exception):
+    """Rolls back a job inserted for a delivery that turned out to be known."""
+
+
 class DeliveriesMixin(JobsMixin):
     def accept_delivery(
         self,
@@ -40,38 +44,35 @@ class DeliveriesMixin(JobsMixin):
         (the same comment redelivered under a new GUID) is not inserted again.
         """
         now = self._clock()
-        with self._tx() as conn:
-            fresh = self._insert_ignore(
-                conn,
-                deliveries,
-                {
-                    "hook_id": hook_id[:64],
-                    "delivery_id": delivery_id[:200],
-                    "event": event[:64],
-                    "action": action[:64],
-                    "outcome": outcome,
-                    "reason": reason[:500] or None,
-                    "received_at": now,
-                },
-            )
-            if not fresh:
-                return Accepted("seen")
-            if thread_closed is not None:
-                self._set_thread(conn, thread_closed[0], now, closed=thread_closed[1])
-            if job is None:
-                return Accepted("recorded")
-            job_id = self._insert_job(conn, job, delivery_id, now, dispatch_ttl)
-            result = "queued" if job_id is not None else "duplicate"
-            conn.execute(
-                _delivery_outcome_stmt(),
-                {
-                    "d_hook": hook_id[:64],
-                    "d_id": delivery_id[:200],
-                    "d_outcome": result,
-                    "d_job": job_id,
-                },
-            )
-            return Accepted(result, job_id)
+        row = {
+            "hook_id": hook_id[:64],
+            "delivery_id": delivery_id[:200],
+            "event": event[:64],
+            "action": action[:64],
+            "outcome": outcome,
+            "reason": reason[:500] or None,
+            "received_at": now,
+        }
+        try:
+            with self._tx() as conn:
+                # The job first, so the delivery row is written once, with its outcome
+                # (two statements, not three: this is the webhook's only write).
+                job_id = None
+                if job is not None:
+                    job_id = self._insert_job(conn, job, delivery_id, now, dispatch_ttl)
+                    row["outcome"] = "queued" if job_id is not None else "duplicate"
+                    row["job_id"] = job_id
+                if not self._insert_ignore(conn, deliveries, row):
+                    if job_id is not None:  # a known GUID whose job was gone: undo it
+                        raise _SeenBefore
+                    return Accepted("seen")
+                if thread_closed is not None:
+                    self._set_thread(conn, thread_closed[0], now, closed=thread_closed[1])
+                if job is None:
+                    return Accepted("recorded")
+                return Accepted(str(row["outcome"]), job_id)
+        except _SeenBefore:
+            return Accepted("seen")
 
     def change_thread_state(self, thread_key: str, closed: bool) -> bool:
         """An issue or pull request was closed (or merged) or reopened: True when that
@@ -95,18 +96,6 @@ class DeliveriesMixin(JobsMixin):
             return self._insert_ignore(
                 conn, threads, {"thread_key": thread_key[:400], "closed": True, "updated_at": now}
             )
-
-
-@functools.cache
-def _delivery_outcome_stmt() -> sa.Update:
-    return (
-        sa.update(deliveries)
-        .where(
-            deliveries.c.hook_id == sa.bindparam("d_hook"),
-            deliveries.c.delivery_id == sa.bindparam("d_id"),
-        )
-        .values(outcome=sa.bindparam("d_outcome"), job_id=sa.bindparam("d_job"))
-    )
 
 
 @functools.cache

@@ -172,3 +172,30 @@ def test_a_web_worker_takes_deliveries_while_the_background_process_is_down(
         wait_for(lambda: _finished(stack, 3), "the session finished", 30)
     finally:
         service.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree")
+def test_sighup_to_serve_reloads_gunicorn_workers_and_restarts_the_background(
+    stack: Stack, tmp_path: Path
+) -> None:
+    service = start_serve(service_env(stack, f"sqlite:///{tmp_path / 'state.db'}"), tmp_path)
+    try:
+        (background,) = wait_for(lambda: _started(service, "background"), "a background pid")
+        (master,) = _started(service, "gunicorn")
+        web_workers = wait_for(lambda: _exactly(_children(master), 2), "two web workers")
+        os.kill(service.proc.pid, signal.SIGHUP)
+        fresh = wait_for(
+            lambda: _exactly(_children(master) - web_workers, 2), "two new web workers", 20
+        )
+        assert service.running and _alive(master)
+        (restarted,) = wait_for(
+            lambda: [p for p in _started(service, "background") if p != background],
+            "a new background process",
+        )
+        assert not _alive(background)
+        wait_for(lambda: _children(master) == fresh, "the old web workers gone", 20)
+        assert deliver(service.url, "issue_comment", _comment(stack, 4, "/devin four")).ok
+        wait_for(lambda: _finished(stack, 4), "the session finished", 30)
+        assert {int(pid) for pid in TICK_OWNER.findall(service.log())} == {restarted}
+    finally:
+        service.stop()

@@ -155,6 +155,11 @@ def test_a_delivery_and_its_job_are_recorded_together(store: Store) -> None:
     assert ignored.outcome == "recorded"
     assert store.counts()["deliveries"] == {"queued": 1, "duplicate": 1, "ignored": 1}
     assert store.counts()["jobs"] == {"queued": 1}
+    # A known GUID never adds a job, even one with a key not seen yet.
+    assert store.accept_delivery(delivery_id="g1", job=_job("comment:2"), **kwargs).outcome == (
+        "seen"
+    )
+    assert store.counts()["jobs"] == {"queued": 1}
 
 
 # --- jobs -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ RUNS = {
     "polling_economy": ["polling_economy.py", "--quick", "--json"],
     "scale": ["scale.py", "--quick", "--json"],
     "run_all": ["run_all.py", "--quick", "--only", "polling-economy", "--json"],
+    "write_budget": ["write_budget.py", "--quick", "--setup", "sqlite", "--json"],
 }
 TIMEOUT_S = 100
 
@@ -130,3 +131,12 @@ def test_run_all_prints_a_summary_table(runs: dict[str, Ran]) -> None:
         "polling economy (simulated clock, one session)"
     ]
     assert all(c["target"] for r in data["reports"] for c in r["checks"])
+
+
+def test_write_budget_times_sessions_comments_and_counts_writes(runs: dict[str, Ran]) -> None:
+    data = runs["write_budget"].result()
+    (run,) = data["figures"]["runs"]
+    assert run["setup"] == "sqlite"
+    assert 0 < run["sessions_s"] <= run["comments_s"] <= run["final_s"]
+    assert run["limited"] == 0 and 0 < run["max_per_minute"] <= 80
+    assert run["writes"] >= 12 * 2  # at least a status comment and its final edit each

@@ -256,17 +256,31 @@ def measure(setup: str, run: int, args: Any) -> Outcome:
                 [PYTHON, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                 env=env,
             )
-            if setup == "postgres":
-                procs.start("worker", [PYTHON, "-m", "bot", "worker", *args.worker_args], env=env)
             url = f"http://127.0.0.1:{port}"
             wait_http(url + "/healthz", procs, serve)
-            time.sleep(1.0)  # the worker registers with RQ
+            if setup == "postgres":
+                worker = procs.start(
+                    "worker", [PYTHON, "-m", "bot", "worker", *args.worker_args], env=env
+                )
+                _wait_ready(procs, worker, tmp / "worker.log")
             return _run(setup, run, args, url, info["progress_url"], payloads)
         finally:
             procs.close()
             if drop is not None:
                 _clear_redis(env["DATABASE_URL"])
                 drop()
+
+
+def _wait_ready(procs: Processes, proc: Any, log: Path, timeout: float = 60.0) -> None:
+    """Until the worker says it takes messages (as `serve` answering /healthz does)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the worker exited:\n" + procs.log_tail(proc))
+        if log.exists() and "worker ready" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the worker did not get ready:\n" + procs.log_tail(proc))
 
 
 def _run(

@@ -168,7 +168,13 @@ class Runtime:
                     )
                 )
             else:
-                loop = _Loop(self.worker(leader=SERVE_LEADER, role="serve"))
+                loop = _Loop(
+                    self.worker(
+                        leader=SERVE_LEADER,
+                        role="serve",
+                        concurrency=self.settings.worker_concurrency,
+                    )
+                )
             self._background.append(loop.start())
 
     def stop_background(self, timeout: float = 15.0) -> None:

@@ -27,6 +27,8 @@ from bot.store.facade import Store, normalise_url
 log = logging.getLogger("devin_bridge.rq")
 
 DISPATCH_LEADER = "rq-dispatcher"
+# The dispatcher never loops faster than this (a due row another process holds).
+MIN_DISPATCH_PAUSE_S = 0.05
 RQ_JOB_TIMEOUT = 300  # seconds; a unit takes seconds, this only catches a hung call
 
 
@@ -127,6 +129,19 @@ class Dispatcher:
         self.wake = threading.Event()
         self._clock = clock
 
+    def _idle_delay(self) -> float:
+        """Until the next session or job is due, at most `idle_s`: a comment write put
+        off for a second is retried after a second, not after the next full pass."""
+        if not self.leadership.leading:
+            return self.idle_s
+        try:
+            due = self.store.next_dispatch_at()
+        except Exception:  # the next pass reports store trouble
+            return self.idle_s
+        if due is None:
+            return self.idle_s
+        return min(self.idle_s, max(MIN_DISPATCH_PAUSE_S, due - time.time()))
+
     def dispatch_once(self) -> int:
         ttl = self.queue.dispatch_ttl or 30.0
         job_ids, session_ids = self.store.mark_for_dispatch(ttl)
@@ -152,7 +167,7 @@ class Dispatcher:
                     log.warning("dispatch pass failed (%s); retrying", type(err).__name__)
                     stop.wait(min(30.0, self.idle_s * 2 ** min(failures, 10)))
                     continue
-                self.wake.wait(self.idle_s)
+                self.wake.wait(self._idle_delay())
                 self.wake.clear()
         finally:
             self.leadership.release()

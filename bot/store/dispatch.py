@@ -66,15 +66,13 @@ class DispatchMixin(JobsMixin):
         free = sa.or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < now)
         with self._read() as conn:
             job_at = conn.execute(
-                sa.select(sa.func.min(sa.func.coalesce(c.c.dispatched_until, c.c.run_after))).where(
+                sa.select(sa.func.min(_later(c.c.dispatched_until, c.c.run_after))).where(
                     c.c.state == "queued", ~older_unfinished
                 )
             ).scalar()
             session_at = conn.execute(
                 sa.select(
-                    sa.func.min(
-                        sa.func.coalesce(sessions.c.dispatched_until, sessions.c.next_poll_at)
-                    )
+                    sa.func.min(_later(sessions.c.dispatched_until, sessions.c.next_poll_at))
                 ).where(sessions.c.done == sa.false(), free)
             ).scalar()
         times = [float(t) for t in (job_at, session_at) if t is not None]
@@ -120,3 +118,8 @@ class DispatchMixin(JobsMixin):
             ).scalar()
         times = [float(t) for t in (job_at, session_at) if t is not None]
         return min(times) if times else None
+
+
+def _later(mark: sa.ColumnElement[float], due: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
+    """The due time, or the dispatch mark when that ends later (still in RQ)."""
+    return sa.case((mark > due, mark), else_=due)

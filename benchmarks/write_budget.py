@@ -174,8 +174,9 @@ def _start_stack(procs: Processes, workdir: Path, comments: int, installations: 
 # --- one measured run --------------------------------------------------------------------
 
 
-def _service_env(info: dict[str, Any], interval: float) -> dict[str, str]:
+def _service_env(info: dict[str, Any], interval: float, concurrency: int) -> dict[str, str]:
     return {
+        "DEVIN_BRIDGE_WORKER_CONCURRENCY": str(concurrency),
         "DEVIN_API_KEY": info["devin_key"],
         "DEVIN_ORG_ID": info["org_id"],
         "DEVIN_API_URL": info["devin_url"],
@@ -242,7 +243,7 @@ def _deliver(url: str, payloads: list[dict[str, Any]]) -> float:
 def measure(setup: str, run: int, args: Any) -> Outcome:
     with workspace(f"write-budget-{setup}") as (tmp, procs):
         info, payloads = _start_stack(procs, tmp, args.comments, args.installations)
-        env = _service_env(info, args.interval)
+        env = _service_env(info, args.interval, args.concurrency)
         drop = None
         if setup == "postgres":
             env["DATABASE_URL"], drop = _postgres_schema()
@@ -256,17 +257,31 @@ def measure(setup: str, run: int, args: Any) -> Outcome:
                 [PYTHON, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                 env=env,
             )
-            if setup == "postgres":
-                procs.start("worker", [PYTHON, "-m", "bot", "worker", *args.worker_args], env=env)
             url = f"http://127.0.0.1:{port}"
             wait_http(url + "/healthz", procs, serve)
-            time.sleep(1.0)  # the worker registers with RQ
+            if setup == "postgres":
+                worker = procs.start(
+                    "worker", [PYTHON, "-m", "bot", "worker", *args.worker_args], env=env
+                )
+                _wait_ready(procs, worker, tmp / "worker.log")
             return _run(setup, run, args, url, info["progress_url"], payloads)
         finally:
             procs.close()
             if drop is not None:
                 _clear_redis(env["DATABASE_URL"])
                 drop()
+
+
+def _wait_ready(procs: Processes, proc: Any, log: Path, timeout: float = 60.0) -> None:
+    """Until the worker says it takes messages (as `serve` answering /healthz does)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the worker exited:\n" + procs.log_tail(proc))
+        if log.exists() and "worker ready" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the worker did not get ready:\n" + procs.log_tail(proc))
 
 
 def _run(
@@ -312,7 +327,8 @@ def report(outcomes: list[Outcome], args: Any) -> Report:
     rep.add(
         "work",
         f"{args.comments} /devin comments on {args.installations} installations, "
-        f"poll interval {args.interval:g} s, limits {PER_MINUTE}/min {PER_HOUR}/h per identity",
+        f"poll interval {args.interval:g} s, limits {PER_MINUTE}/min {PER_HOUR}/h per identity, "
+        f"worker concurrency {args.concurrency}",
     )
     for o in outcomes:
         rep.add(
@@ -354,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--setup", action="append", choices=("sqlite", "postgres"))
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="DEVIN_BRIDGE_WORKER_CONCURRENCY of both setups"
+    )
     parser.add_argument(
         "--worker-arg",
         dest="worker_args",

@@ -25,6 +25,7 @@ RUNS = {
     "feed_economy": ["feed_economy.py", "--quick", "--json"],
     "run_all": ["run_all.py", "--quick", "--only", "polling-economy", "--json"],
     "apply_economy": ["apply_economy.py", "--quick", "--json"],
+    "write_budget": ["write_budget.py", "--quick", "--setup", "sqlite", "--json"],
 }
 TIMEOUT_S = 100
 
@@ -164,3 +165,12 @@ def test_apply_economy_counts_writes_per_run_and_playbook_lookups(runs: dict[str
     assert figures["baseline_writes_per_run"] == 2 * objects
     assert figures["playbook_lists_cached"] == 1
     assert figures["playbook_lists_uncached"] == figures["sessions"]
+
+
+def test_write_budget_times_sessions_comments_and_counts_writes(runs: dict[str, Ran]) -> None:
+    data = runs["write_budget"].result()
+    (run,) = data["figures"]["runs"]
+    assert run["setup"] == "sqlite"
+    assert 0 < run["sessions_s"] <= run["comments_s"] <= run["final_s"]
+    assert run["limited"] == 0 and 0 < run["max_per_minute"] <= 80
+    assert run["writes"] >= 12 * 2  # at least a status comment and its final edit each

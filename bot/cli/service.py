@@ -20,15 +20,9 @@ from typing import Any
 
 from bot.cli.output import EXIT_ERROR, EXIT_USAGE, err
 from bot.service.gunicorn_app import GunicornApp, create_app_from, gunicorn_options, web_only
-from bot.service.settings import Settings, SettingsError
+from bot.service.settings import MAX_WORKER_CONCURRENCY, Settings, SettingsError
 
 log = logging.getLogger("devin_bridge.service")
-
-# Ticks mostly wait on HTTP: a standalone worker runs more of them at once than the
-# in-process worker that shares a gunicorn process with the webhook.
-WORKER_THREADS = 8
-MAX_CONCURRENCY = 64
-CONCURRENCY_ENV = "DEVIN_BRIDGE_WORKER_CONCURRENCY"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -98,7 +92,7 @@ def worker(args: argparse.Namespace) -> int:
 
     runtime = Runtime.build(settings, migrate=False)
     once = bool(getattr(args, "once", False))
-    concurrency = _concurrency(args)
+    concurrency = _concurrency(args, settings)
     if concurrency is None:
         return EXIT_USAGE
     if settings.redis_url:
@@ -115,19 +109,18 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _concurrency(args: argparse.Namespace) -> int | None:
-    """--concurrency N, else DEVIN_BRIDGE_WORKER_CONCURRENCY, else WORKER_THREADS."""
+def _concurrency(args: argparse.Namespace, settings: Settings) -> int | None:
+    """--concurrency N, else DEVIN_BRIDGE_WORKER_CONCURRENCY (the settings' default)."""
     value = getattr(args, "concurrency", None)
-    text = str(value) if value is not None else os.environ.get(CONCURRENCY_ENV, "").strip()
-    if not text:
-        return WORKER_THREADS
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+    if value is None:
+        return settings.worker_concurrency
+    if not 1 <= int(value) <= MAX_WORKER_CONCURRENCY:
         err(
-            f"devin-bridge worker: --concurrency (or {CONCURRENCY_ENV}) must be a whole "
-            f"number from 1 to {MAX_CONCURRENCY}, got {text!r}"
+            "devin-bridge worker: --concurrency must be a whole number from 1 to "
+            f"{MAX_WORKER_CONCURRENCY}, got {value!r}"
         )
         return None
-    return int(text)
+    return int(value)
 
 
 def _rq_worker(runtime: Any, once: bool, concurrency: int = 1) -> int:

@@ -139,7 +139,7 @@ class GitHubTransport:
     def _take_write_slot(self, action: str, priority: Priority, max_wait: float) -> None:
         decision = self.budget.acquire(self.identity, priority, max_wait=max_wait)
         if not decision.granted:
-            why = "GitHub asked us to wait" if decision.paused else "the write budget is spent"
+            why = "GitHub asked us to wait" if decision.paused else "no write slot free"
             raise GitHubWriteDeferred(
                 f"not {action} yet: {why}; again in {decision.wait:.1f} s",
                 retry_after=decision.wait,

@@ -11,15 +11,12 @@ import signal
 import threading
 from typing import Any
 
-from bot.service.leases import owner_id
 from bot.service.runtime import Runtime
 from bot.service.settings import Settings
 from bot.service.wake import WakeListener
 
 log = logging.getLogger("devin_bridge.background")
 
-# Ticks mostly wait on HTTP: the loop runs several of them at once (as `worker` does).
-BACKGROUND_THREADS = 8
 # When the CPUs are short, acknowledging GitHub's deliveries (10 s timeout, no automatic
 # redelivery) comes first; jobs and polls wait a little longer. Only under contention:
 # an idle machine runs the background process as fast as ever.
@@ -40,21 +37,10 @@ def run_background(settings: Settings, wake_path: str | None, parent_pid: int) -
         wake.set()
 
     if settings.redis_url:
-        from bot.service.rq_queue import Dispatcher, RQQueue
-
-        assert isinstance(runtime.queue, RQQueue)
-        loop: Any = Dispatcher(
-            runtime.store,
-            runtime.queue,
-            runtime.factory,
-            owner=owner_id("serve-dispatch"),
-            lease_s=runtime.lease_s,
-            idle_s=runtime.idle_s,
-            housekeeping=runtime.housekeeping(),
-        )
+        loop: Any = runtime.dispatcher()
         what = "the RQ dispatcher"
     else:
-        loop = runtime.worker(leader=None, role="serve", concurrency=BACKGROUND_THREADS)
+        loop = runtime.worker(leader=None, role="serve", concurrency=settings.worker_concurrency)
         what = "the job and poll loop"
     wake: threading.Event = loop.wake
     for sig in (signal.SIGTERM, signal.SIGINT):

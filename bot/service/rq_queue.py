@@ -29,6 +29,8 @@ from bot.store.facade import Store, normalise_url
 log = logging.getLogger("devin_bridge.rq")
 
 DISPATCH_LEADER = "rq-dispatcher"
+# The dispatcher never loops faster than this (a due row another process holds).
+MIN_DISPATCH_PAUSE_S = 0.05
 RQ_JOB_TIMEOUT = 300  # seconds; a unit takes seconds, this only catches a hung call
 # Keep a finished message for a second rather than deleting it at once: RQ's delete reads
 # the job's status first and logs an InvalidJobOperation traceback when Redis was flushed
@@ -141,6 +143,19 @@ class Dispatcher:
         self._clock = clock
         self._started = False
 
+    def _idle_delay(self) -> float:
+        """Until the next session or job is due, at most `idle_s`: a comment write put
+        off for a second is retried after a second, not after the next full pass."""
+        if not self.leadership.leading:
+            return self.idle_s
+        try:
+            due = self.store.next_dispatch_at()
+        except Exception:  # the next pass reports store trouble
+            return self.idle_s
+        if due is None:
+            return self.idle_s
+        return min(self.idle_s, max(MIN_DISPATCH_PAUSE_S, due - time.time()))
+
     def dispatch_once(self) -> int:
         if self.feed is not None and self.feed.due():
             # The leader reads the feed; what changed becomes due and is dispatched below
@@ -178,7 +193,7 @@ class Dispatcher:
                     log.warning("dispatch pass failed (%s); retrying", type(err).__name__)
                     stop.wait(min(30.0, self.idle_s * 2 ** min(failures, 10)))
                     continue
-                self.wake.wait(self.idle_s)
+                self.wake.wait(self._idle_delay())
                 self.wake.clear()
         finally:
             self.leadership.release()

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.github.budget import WriteBudget
 from bot.service.deps import DepsFactory
@@ -29,6 +29,9 @@ from bot.service.queue import (
 from bot.service.settings import Settings
 from bot.store.facade import Store
 from bot.store.write_budget import StoreWriteBudget
+
+if TYPE_CHECKING:  # rq_queue imports redis and rq: only with REDIS_URL
+    from bot.service.rq_queue import Dispatcher
 
 log = logging.getLogger("devin_bridge.runtime")
 
@@ -179,29 +182,40 @@ class Runtime:
     def housekeeping(self) -> Housekeeping:
         return Housekeeping(self.store, self.factory, self.metrics)
 
+    def dispatcher(self) -> Dispatcher:
+        """With RQ: the leader's loop that hands due work to RQ and reads the change feed."""
+        from bot.service.rq_queue import Dispatcher, RQQueue
+
+        assert isinstance(self.queue, RQQueue)
+        return Dispatcher(
+            self.store,
+            self.queue,
+            self.factory,
+            owner=owner_id("serve-dispatch"),
+            lease_s=self.lease_s,
+            idle_s=self.idle_s,
+            housekeeping=self.housekeeping(),
+            feed=self.change_feed(),
+        )
+
     def start_background(self) -> None:
         """The in-process worker of `serve` (one per gunicorn worker, competing for the
         leader lease). With RQ it is the dispatcher instead; RQ workers do the work."""
-        from bot.service.rq_queue import Dispatcher, RQQueue
+        from bot.service.rq_queue import RQQueue
 
         with self._lock:
             if self._background:
                 return
             if isinstance(self.queue, RQQueue):
-                loop: _Loop = _Loop(
-                    Dispatcher(
-                        self.store,
-                        self.queue,
-                        self.factory,
-                        owner=owner_id("serve-dispatch"),
-                        lease_s=self.lease_s,
-                        idle_s=self.idle_s,
-                        housekeeping=self.housekeeping(),
-                        feed=self.change_feed(),
+                loop: _Loop = _Loop(self.dispatcher())
+            else:
+                loop = _Loop(
+                    self.worker(
+                        leader=SERVE_LEADER,
+                        role="serve",
+                        concurrency=self.settings.worker_concurrency,
                     )
                 )
-            else:
-                loop = _Loop(self.worker(leader=SERVE_LEADER, role="serve"))
             self._background.append(loop.start())
 
     def stop_background(self, timeout: float = 15.0) -> None:

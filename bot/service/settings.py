@@ -25,6 +25,10 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///devin-bridge.db"
 DEFAULT_POLL_INTERVAL = 10.0
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+# Jobs and ticks one worker runs at once. They mostly wait on HTTP, and a GitHub write
+# may wait about a second for its identity's next slot, so threads are cheap capacity.
+DEFAULT_WORKER_CONCURRENCY = 8
+MAX_WORKER_CONCURRENCY = 64
 
 
 DEFAULT_SAFETY_POLL_S = 600.0
@@ -72,6 +76,7 @@ class Settings:
     github_write_spacing: float = 1.0
     github_writes_per_minute: int = DEFAULT_PER_MINUTE
     github_writes_per_hour: int = DEFAULT_PER_HOUR
+    worker_concurrency: int = DEFAULT_WORKER_CONCURRENCY
     # GitHub never sends more than 25 MB; anything larger is refused with 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # This bridge's own session tag is `bridge:<deployment>`; empty: an id made once and
@@ -116,6 +121,15 @@ class Settings:
             ) from None
         per_minute = _count(get(ENV_PER_MINUTE), ENV_PER_MINUTE, DEFAULT_PER_MINUTE)
         per_hour = _count(get(ENV_PER_HOUR), ENV_PER_HOUR, DEFAULT_PER_HOUR)
+        concurrency = _count(
+            get("DEVIN_BRIDGE_WORKER_CONCURRENCY"),
+            "DEVIN_BRIDGE_WORKER_CONCURRENCY",
+            DEFAULT_WORKER_CONCURRENCY,
+        )
+        if concurrency > MAX_WORKER_CONCURRENCY:
+            raise SettingsError(
+                f"DEVIN_BRIDGE_WORKER_CONCURRENCY must be at most {MAX_WORKER_CONCURRENCY}"
+            )
         body_text = get("DEVIN_BRIDGE_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))
         if not body_text.isascii() or not body_text.isdigit() or int(body_text) <= 0:
             raise SettingsError(
@@ -156,6 +170,7 @@ class Settings:
             github_write_spacing=spacing,
             github_writes_per_minute=per_minute,
             github_writes_per_hour=per_hour,
+            worker_concurrency=concurrency,
             max_body_bytes=int(body_text),
             deployment=deployment,
             change_feed=_SWITCH[feed_text],
@@ -208,5 +223,5 @@ def _count(text: str, name: str, default: int) -> int:
     if not text:
         return default
     if not text.isascii() or not text.isdigit() or int(text) < 1:
-        raise SettingsError(f"{name} must be a whole number of writes, at least 1, got {text!r}")
+        raise SettingsError(f"{name} must be a whole number, at least 1, got {text!r}")
     return int(text)

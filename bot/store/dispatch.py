@@ -53,6 +53,31 @@ class DispatchMixin(JobsMixin):
             ).all()
         return sorted(int(r[0]) for r in marked_jobs), [r[0] for r in marked_sessions]
 
+    def next_dispatch_at(self) -> float | None:
+        """When the dispatcher next has something to hand out, as far as time alone
+        decides (None: nothing waits): like `next_wakeup`, without what is in RQ."""
+        now = self._clock()
+        c, k = JOBS_C, JOBS_K
+        older_unfinished = (
+            sa.select(k.c.id)
+            .where(k.c.thread_key == c.c.thread_key, k.c.id < c.c.id, k.c.state.in_(UNFINISHED))
+            .exists()
+        )
+        free = sa.or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < now)
+        with self._read() as conn:
+            job_at = conn.execute(
+                sa.select(sa.func.min(_later(c.c.dispatched_until, c.c.run_after))).where(
+                    c.c.state == "queued", ~older_unfinished
+                )
+            ).scalar()
+            session_at = conn.execute(
+                sa.select(
+                    sa.func.min(_later(sessions.c.dispatched_until, sessions.c.next_poll_at))
+                ).where(sessions.c.done == sa.false(), free)
+            ).scalar()
+        times = [float(t) for t in (job_at, session_at) if t is not None]
+        return min(times) if times else None
+
     def clear_dispatch(self, *, job_id: int | None = None, session_id: str | None = None) -> None:
         """A message found its row not runnable yet: let the dispatcher send it again
         as soon as it is (instead of after the dispatch window)."""
@@ -108,3 +133,8 @@ class DispatchMixin(JobsMixin):
             ).scalar()
         times = [float(t) for t in (job_at, session_at) if t is not None]
         return min(times) if times else None
+
+
+def _later(mark: sa.ColumnElement[float], due: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
+    """The due time, or the dispatch mark when that ends later (still in RQ)."""
+    return sa.case((mark > due, mark), else_=due)

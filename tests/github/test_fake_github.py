@@ -388,3 +388,45 @@ def test_fixture_details() -> None:
     assert load_payload("ping")["zen"] != "changed"  # each call is a fresh copy
     with pytest.raises(FileNotFoundError):
         load_payload("nope")
+
+
+# --- secondary limits on content writes ----------------------------------------------------
+
+
+def test_content_writes_above_the_secondary_limit_get_403_per_identity(env: Env) -> None:
+    other = "ghp_otherIdentityToken0000000000000000000"
+    env.fake.add_token(other, "hubot")
+    env.fake.set_secondary_limits(per_minute=3, per_hour=10, retry_after=42)
+    path = f"/repos/{REPO}/issues/7/comments"
+    for n in range(3):
+        assert env.send("POST", path, {"body": f"n{n}"}).status_code == 201
+    assert env.get(path).status_code == 200  # reads are not content writes
+    refused = env.send("PATCH", f"/repos/{REPO}/issues/comments/1", {"body": "x"})
+    assert refused.status_code == 403 and refused.headers["Retry-After"] == "42"
+    assert "secondary rate limit" in refused.json()["message"]
+    headers = {**AUTH, "Authorization": f"token {other}"}
+    assert env.send("POST", path, {"body": "hubot"}, headers=headers).status_code == 201
+    stats = env.fake.write_stats()
+    assert stats["token:octocat"] == {
+        "writes": 3,
+        "max_per_minute": 3,
+        "max_per_hour": 3,
+        "secondary_limited": 1,
+    }
+    assert stats["token:hubot"]["writes"] == 1 and stats["token:hubot"]["secondary_limited"] == 0
+    seeded = requests.post(
+        env.url + "/_fake/secondary_limits", json={"per_minute": None}, timeout=5
+    )
+    assert seeded.status_code == 201
+    assert env.send("POST", path, {"body": "free again"}).status_code == 201
+    assert (
+        requests.get(env.url + "/_fake/write_stats", timeout=5).json()["token:octocat"]["writes"]
+        == 4
+    )
+
+
+def test_a_fault_can_match_the_request_body(env: Env) -> None:
+    env.fake.add_fault("POST", r"/comments$", 502, matching="finished", times=None)
+    path = f"/repos/{REPO}/issues/7/comments"
+    assert env.send("POST", path, {"body": "working"}).status_code == 201
+    assert env.send("POST", path, {"body": "Devin finished"}).status_code == 502

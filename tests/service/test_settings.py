@@ -47,6 +47,8 @@ def test_missing_variables_are_named(env: dict[str, str], missing: list[str]) ->
         ("DEVIN_BRIDGE_POLL_INTERVAL", "soon"),
         ("DEVIN_BRIDGE_POLL_INTERVAL", "0"),
         ("DEVIN_BRIDGE_GITHUB_WRITE_SPACING", "x"),
+        ("DEVIN_BRIDGE_GITHUB_WRITES_PER_MINUTE", "0"),
+        ("DEVIN_BRIDGE_GITHUB_WRITES_PER_HOUR", "many"),
         ("DEVIN_BRIDGE_MAX_BODY_BYTES", "-5"),
         ("DEVIN_BRIDGE_MAX_BODY_BYTES", "lots"),
         ("GITHUB_APP_PRIVATE_KEY_PATH", "/does/not/exist.pem"),

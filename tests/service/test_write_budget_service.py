@@ -124,4 +124,4 @@ def test_two_processes_sharing_one_identity_never_exceed_the_budget(
     # Both processes did work that writes to GitHub, and were held back by the budget.
     for log in logs:
         assert re.search(r"job \d+ .*: created|tick session=.*edited=yes", log), log[-2000:]
-    assert any("write budget is spent" in log for log in logs)
+    assert any("no write slot free" in log for log in logs)

@@ -1,7 +1,9 @@
-"""All three webhook-service benchmarks with small defaults, then one summary table.
+"""The service benchmarks of issue 8 and before, one summary table at the end: intake
+(4a), polling economy of one session, the change feed's economy (4b), scale (4d) and the
+GitHub write budget (4c).
 
-    python benchmarks/run_all.py            # about two to three minutes
-    python benchmarks/run_all.py --quick    # smoke-sized, well under a minute
+    python benchmarks/run_all.py            # about fifteen minutes on 2 cores
+    python benchmarks/run_all.py --quick    # smoke-sized, about a minute
 
 Each benchmark also runs alone with its own options (see benchmarks/README.md).
 """
@@ -18,7 +20,7 @@ if __package__ in (None, ""):
 import json
 from collections.abc import Callable
 
-from benchmarks import feed_economy, intake, polling_economy, scale
+from benchmarks import feed_economy, intake, polling_economy, scale, write_budget
 from benchmarks.common import Check, Report, base_parser, keep_logs_in, machine, print_checks
 
 
@@ -46,10 +48,11 @@ def plan(quick: bool) -> list[tuple[str, Callable[[], Report]]]:
         ("polling-economy", lambda: polling_economy.run(hours=hours)),
         ("feed-economy", lambda: feed_economy.run(sessions=fleet, minutes=minutes, quick=quick)),
         ("scale", lambda: scale.run(scale_cfg)),
+        ("write-budget", lambda: write_budget.run(["--quick"] if quick else ["--runs", "1"])),
     ]
 
 
-NAMES = ("intake", "polling-economy", "feed-economy", "scale")
+NAMES = ("intake", "polling-economy", "feed-economy", "scale", "write-budget")
 
 
 def main(argv: list[str] | None = None) -> int:

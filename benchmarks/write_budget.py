@@ -358,11 +358,7 @@ def report(outcomes: list[Outcome], args: Any) -> Report:
     return rep
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["stack"]:
-        _serve_stack(json.loads(argv[1]))
-        return 0
+def _parser() -> Any:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--comments", type=int, default=200)
@@ -380,14 +376,27 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="extra argument for `devin-bridge worker` (e.g. --worker-arg=--concurrency=4)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(argv: list[str]) -> Report:
+    """The benchmark with these command-line arguments (`run_all.py` calls it too)."""
+    args = _parser().parse_args(argv)
     if args.quick:
         args.runs, args.comments, args.installations, args.interval = 1, 12, 3, 1.0
     if args.logs:
         keep_logs_in(args.logs)
     setups = args.setup or ["sqlite", "postgres"]
     outcomes = [measure(s, r + 1, args) for r in range(args.runs) for s in setups]
-    return finish(report(outcomes, args), as_json=args.json)
+    return report(outcomes, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stack"]:
+        _serve_stack(json.loads(argv[1]))
+        return 0
+    return finish(run(argv), as_json="--json" in argv)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ from bot.service import intake
 from bot.service import logs as service_logging
 from bot.service.codec import dump
 from bot.service.deps import DepsFactory
+from bot.service.feed_status import ok_key
 from bot.service.metrics import Metrics, render
-from bot.service.queue import JobQueue, trigger_job_thread
+from bot.service.queue import HEARTBEAT_KEY, JobQueue, trigger_job_thread
 from bot.service.runtime import Runtime
 from bot.service.settings import Settings, SettingsError
 from bot.store.facade import NewJob, Store
@@ -39,6 +40,28 @@ from bot.store.facade import NewJob, Store
 log = logging.getLogger("devin_bridge.webhook")
 
 EXTENSION = "devin_bridge"
+
+
+def _background_health(runtime: Runtime) -> dict[str, Any]:
+    """Seconds since background work anywhere in this deployment passed its chores, and
+    since the change feed last completed a read (None: never, or the feed is off). The
+    web process may do none of that work itself (`serve` runs it beside gunicorn)."""
+
+    def age(key: str) -> float | None:
+        try:
+            seen = float(runtime.store.get_meta(key) or "nan")
+        except (ValueError, sa.exc.SQLAlchemyError):
+            return None
+        return None if seen != seen else round(max(0.0, time.time() - seen), 1)
+
+    feed = runtime.feed_tag
+    return {
+        "background_seen_s": age(HEARTBEAT_KEY),
+        "change_feed": {
+            "on": feed is not None,
+            "last_read_s": age(ok_key(feed)) if feed is not None else None,
+        },
+    }
 
 
 def create_app(
@@ -99,6 +122,7 @@ def _routes(app: Flask, runtime: Runtime, limit: int) -> None:
             "store": {"ok": store_ok},
             "queue": {"ok": queue_ok, "kind": runtime.queue.kind},
             "background": runtime.background_running,
+            **(_background_health(runtime) if store_ok else {}),
         }
         response = jsonify(body)
         # Without the store nothing can be accepted; without Redis deliveries are still

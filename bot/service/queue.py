@@ -42,6 +42,10 @@ MAX_FAULT_ATTEMPTS = 3  # unexpected errors (bugs): a few tries, then the job fa
 PRUNE_EVERY_S = 3600.0
 KEEP_HISTORY_S = 7 * 24 * 3600.0  # GitHub lets deliveries be redelivered for 3 days
 BOT_LOGIN_KEY = "bot_login"
+# When background work (a worker, serve's background process, the RQ dispatcher) last
+# passed its chores: /healthz reports it, since the web process may not do that work.
+HEARTBEAT_KEY = "background_seen_at"
+HEARTBEAT_EVERY_S = 10.0
 
 
 class JobQueue(Protocol):
@@ -196,7 +200,8 @@ class JobRunner:
 
 
 class Housekeeping:
-    """Periodic chores: learn the bot's login, forget old deliveries, flush metrics."""
+    """Periodic chores: a heartbeat, learn the bot's login, forget old deliveries, flush
+    metrics."""
 
     def __init__(self, store: Store, factory: DepsFactory, metrics: Metrics | None) -> None:
         self.store = store
@@ -204,8 +209,12 @@ class Housekeeping:
         self.metrics = metrics
         self._next_prune = 0.0
         self._next_login_check = 0.0
+        self._next_heartbeat = 0.0
 
     def chores(self, now: float) -> None:
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_EVERY_S
+            self.store.set_meta(HEARTBEAT_KEY, repr(time.time()))
         if now >= self._next_login_check:
             self._next_login_check = now + 60.0
             remember_bot_login(self.store, self.factory)

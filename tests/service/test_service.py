@@ -216,6 +216,18 @@ def test_a_non_collaborator_is_refused(live: Live) -> None:
 def test_metrics_and_health(live: Live) -> None:
     health = requests.get(live.service.url + "/healthz", timeout=5).json()
     assert health["store"]["ok"] and health["queue"]["kind"] == "in-process"
+
+    # The web workers do no background work under `serve`: the health answer still
+    # says the deployment's background process is alive and the change feed reads.
+    def background_seen() -> dict[str, Any] | None:
+        h = requests.get(live.service.url + "/healthz", timeout=5).json()
+        seen, feed = h["background_seen_s"], h["change_feed"]
+        ok = seen is not None and seen < 30 and feed["on"] and feed["last_read_s"] is not None
+        return h if ok else None
+
+    health = wait_for(background_seen, "a heartbeat and a feed read", 20, every=0.5)
+    assert health["background"] is False  # not in the process that answered
+    assert health["change_feed"]["last_read_s"] < 30
     calls = 'devin_bridge_api_calls_total{service="devin",status="200"}'
 
     def scrape() -> str | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bot.core.devin_models import Session
 from bot.service.deps import DepsFactory
 from bot.service.feed import ChangeFeed
 from bot.service.leases import Leadership
@@ -31,6 +32,9 @@ log = logging.getLogger("devin_bridge.rq")
 DISPATCH_LEADER = "rq-dispatcher"
 # The dispatcher never loops faster than this (a due row another process holds).
 MIN_DISPATCH_PAUSE_S = 0.05
+# A change handed to RQ by the feed is also due in the store this many intervals later:
+# the backstop should its message be lost with Redis.
+FEED_BACKSTOP_INTERVALS = 3.0
 RQ_JOB_TIMEOUT = 300  # seconds; a unit takes seconds, this only catches a hung call
 # Keep a finished message for a second rather than deleting it at once: RQ's delete reads
 # the job's status first and logs an InvalidJobOperation traceback when Redis was flushed
@@ -95,10 +99,12 @@ class RQQueue:
             description=f"process job {job_id}",
         )
 
-    def enqueue_tick(self, session_id: str) -> None:
+    def enqueue_tick(self, session_id: str, item: dict[str, Any] | None = None) -> None:
+        """A tick of the session; `item` is the change feed's list item (no GET then)."""
+        args: tuple[Any, ...] = (session_id,) if item is None else (session_id, item)
         self.ticks.enqueue(
             "bot.service.rq_queue.tick_session",
-            session_id,
+            *args,
             job_timeout=RQ_JOB_TIMEOUT,
             result_ttl=RESULT_TTL,
             failure_ttl=24 * 3600,
@@ -158,11 +164,14 @@ class Dispatcher:
 
     def dispatch_once(self) -> int:
         if self.feed is not None and self.feed.due():
-            # The leader reads the feed; what changed becomes due and is dispatched below
-            # (an RQ message names only the session, so its tick reads the session).
+            # The leader reads the feed and hands each change to RQ with its list item, so
+            # the tick needs no GET. The store keeps a backstop: should the message be
+            # lost with Redis, the session's own poll comes within a few intervals.
             found = self.feed.read()
+            backstop = time.time() + FEED_BACKSTOP_INTERVALS * self.feed.interval
             for session in found.changed or ():
-                self.store.poll_now(session.session_id)
+                self.store.poll_session_by(session.session_id, backstop)
+                self.queue.enqueue_tick(session.session_id, dict(session.raw))
         ttl = self.queue.dispatch_ttl or 30.0
         if self.queue.lost_messages():
             # Work marked as handed to RQ would otherwise wait out its dispatch window.
@@ -240,8 +249,13 @@ def process_job(job_id: int) -> str:
     return outcome.result
 
 
-def tick_session(session_id: str) -> str:
+def tick_session(session_id: str, item: dict[str, Any] | None = None) -> str:
     ctx = _require_context()
+    if item is not None:  # from the change feed: ticked now, from the list item
+        claims = ctx.store.claim_sessions([str(session_id)], ctx.owner, ctx.lease_s)
+        if not claims:
+            return "leased elsewhere (its backstop poll follows)"
+        return ctx.poller.tick(claims[0], Session.from_api(item)).result
     claim = ctx.store.claim_session(str(session_id), ctx.owner, ctx.lease_s)
     if claim is None:
         ctx.store.clear_dispatch(session_id=str(session_id))

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.store.base import SESSIONS_C, StoreBase, no_thread_job_running
+from bot.store.base import SESSIONS_C, no_thread_job_running
 from bot.store.records import (
     ClaimedSession,
     Lease,
@@ -18,9 +18,10 @@ from bot.store.schema import (
     sessions,
     threads,
 )
+from bot.store.threads import ThreadsMixin
 
 
-class SessionsMixin(StoreBase):
+class SessionsMixin(ThreadsMixin):
     def _upsert_session(self, conn: sa.Connection, rec: SessionRecord, now: float) -> None:
         values = {
             "thread_key": rec.thread_key,
@@ -227,6 +228,19 @@ class SessionsMixin(StoreBase):
         )
         return self._claim_sessions_where(sessions.c.session_id.in_(ids), owner, lease_s, now)
 
+    def poll_session_by(self, session_id: str, deadline: float) -> None:
+        """Make a live session due by `deadline` at the latest."""
+        with self._tx() as conn:
+            conn.execute(
+                sa.update(sessions)
+                .where(
+                    sessions.c.session_id == session_id,
+                    sessions.c.done == sa.false(),
+                    sessions.c.next_poll_at > deadline,
+                )
+                .values(next_poll_at=deadline)
+            )
+
     def poll_live_by(self, deadline: float) -> int:
         """Bring every live session's next poll forward to `deadline` at the latest (the
         change feed stopped working: the sessions' own schedules take over at once)."""
@@ -276,53 +290,6 @@ class SessionsMixin(StoreBase):
                     .order_by(sessions.c.next_poll_at)
                 )
             ]
-
-    def _set_thread(
-        self,
-        conn: sa.Connection,
-        thread_key: str,
-        now: float,
-        *,
-        closed: bool | None = None,
-        live_session_id: str | None = None,
-    ) -> None:
-        key = thread_key[:400]
-        self._insert_ignore(
-            conn,
-            threads,
-            {"thread_key": key, "closed": bool(closed), "updated_at": now},
-        )
-        values: dict[str, Any] = {"updated_at": now}
-        if closed is not None:
-            values["closed"] = closed
-        if live_session_id is not None:
-            values["live_session_id"] = live_session_id
-        conn.execute(sa.update(threads).where(threads.c.thread_key == key).values(values))
-        if closed is False:
-            # Reopened: sessions that stopped being polled only because the thread was
-            # closed (not exited, not failed) are followed again.
-            conn.execute(
-                sa.update(sessions)
-                .where(
-                    sessions.c.thread_key == key,
-                    sessions.c.done.is_(True),
-                    sessions.c.status.not_in(("exit", "error")),
-                )
-                .values(done=False, next_poll_at=now)
-            )
-
-    def thread(self, thread_key: str) -> dict[str, Any] | None:
-        with self._read() as conn:
-            row = (
-                conn.execute(sa.select(threads).where(threads.c.thread_key == thread_key))
-                .mappings()
-                .first()
-            )
-            return dict(row) if row is not None else None
-
-    def set_thread_closed(self, thread_key: str, closed: bool) -> None:
-        with self._tx() as conn:
-            self._set_thread(conn, thread_key, self._clock(), closed=closed)
 
 
 # --- prepared statements of the poll loop's hot path ---------------------------------------

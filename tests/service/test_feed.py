@@ -280,3 +280,74 @@ def test_live_sessions_without_the_tag_are_adopted_on_the_first_read(
     quiet.emulator.patch_session(session_id, {"status_detail": "finished"})
     _read(runner)
     assert "finished" in _comment(quiet, 81).lower()
+
+
+class _RecordingQueue:
+    """Stands in for RQQueue in the dispatcher: records what would go to Redis."""
+
+    dispatch_ttl = 30.0
+
+    def __init__(self) -> None:
+        self.ticks: list[tuple[str, dict[str, Any] | None]] = []
+
+    def lost_messages(self) -> bool:
+        return False
+
+    def enqueue_job(self, job_id: int) -> None:
+        raise AssertionError("no job is waiting")
+
+    def enqueue_tick(self, session_id: str, item: dict[str, Any] | None = None) -> None:
+        self.ticks.append((session_id, item))
+
+
+def test_with_rq_a_change_goes_to_rq_with_its_list_item_and_no_get(
+    quiet: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.service import rq_queue
+
+    rt = _runtime(quiet, tmp_path, name="rq")
+    session_id = _start(rt, quiet, 91)
+    queue = _RecordingQueue()
+    dispatcher = rq_queue.Dispatcher(
+        rt.store,
+        queue,  # type: ignore[arg-type]
+        rt.factory,
+        owner="dispatch",
+        lease_s=rt.lease_s,
+        idle_s=0.1,
+        housekeeping=rt.housekeeping(),
+        feed=rt.change_feed(),
+    )
+    context = rq_queue.RQContext(
+        rt.store,
+        rt.job_runner(),
+        rt.poller("rq-worker"),
+        queue,
+        "rq-worker",
+        rt.lease_s,  # type: ignore[arg-type]
+    )
+    monkeypatch.setattr(rq_queue, "_context", context)
+
+    def dispatch_and_run() -> None:
+        assert dispatcher.feed is not None
+        dispatcher.feed._next = float("-inf")
+        queue.ticks.clear()
+        dispatcher.dispatch_once()
+        for sid, item in list(queue.ticks):
+            if item is not None:
+                rq_queue.tick_session(sid, item)
+
+    dispatch_and_run()  # the first read hands the session out once
+    _settle(rt)
+    quiet.emulator.patch_session(session_id, {"status_detail": "finished"})
+    gets = len(quiet.devin_requests("GET", r"/sessions/[^/]+$"))
+    dispatcher.feed._next = float("-inf")  # type: ignore[union-attr]
+    queue.ticks.clear()
+    dispatcher.dispatch_once()
+    [(sid, item)] = [t for t in queue.ticks if t[1] is not None]
+    assert sid == session_id and item is not None and item["status_detail"] == "finished"
+    # The store's backstop, should the RQ message be lost with Redis.
+    assert rt.store.session(session_id)["next_poll_at"] <= time.time() + 3 * INTERVAL + 0.5
+    assert rq_queue.tick_session(sid, item) == "stored"
+    assert "finished" in _comment(quiet, 91).lower()
+    assert len(quiet.devin_requests("GET", r"/sessions/[^/]+$")) == gets

@@ -57,12 +57,8 @@ class DispatchMixin(JobsMixin):
         """When the dispatcher next has something to hand out, as far as time alone
         decides (None: nothing waits): like `next_wakeup`, without what is in RQ."""
         now = self._clock()
-        c, k = JOBS_C, JOBS_K
-        older_unfinished = (
-            sa.select(k.c.id)
-            .where(k.c.thread_key == c.c.thread_key, k.c.id < c.c.id, k.c.state.in_(UNFINISHED))
-            .exists()
-        )
+        c = JOBS_C
+        older_unfinished = _older_unfinished_job()
         free = sa.or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < now)
         with self._read() as conn:
             job_at = conn.execute(
@@ -113,12 +109,8 @@ class DispatchMixin(JobsMixin):
         (None: nothing waits). Leased sessions and jobs queued behind their thread are
         left out: they free up through a lease expiry or another job's end."""
         now = self._clock()
-        c, k = JOBS_C, JOBS_K
-        older_unfinished = (
-            sa.select(k.c.id)
-            .where(k.c.thread_key == c.c.thread_key, k.c.id < c.c.id, k.c.state.in_(UNFINISHED))
-            .exists()
-        )
+        c = JOBS_C
+        older_unfinished = _older_unfinished_job()
         free = sa.or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < now)
         with self._read() as conn:
             job_at = conn.execute(
@@ -138,3 +130,14 @@ class DispatchMixin(JobsMixin):
 def _later(mark: sa.ColumnElement[float], due: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
     """The due time, or the dispatch mark when that ends later (still in RQ)."""
     return sa.case((mark > due, mark), else_=due)
+
+
+def _older_unfinished_job() -> sa.Exists:
+    """An earlier job of the same thread is still queued or running (JOBS_C's thread
+    runs its jobs in order)."""
+    c, k = JOBS_C, JOBS_K
+    return (
+        sa.select(k.c.id)
+        .where(k.c.thread_key == c.c.thread_key, k.c.id < c.c.id, k.c.state.in_(UNFINISHED))
+        .exists()
+    )

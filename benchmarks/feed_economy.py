@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.common import Report, Spread, base_parser, finish, logging_quiet, secs
-from benchmarks.fleet import SimClock, seed_fleet
+from benchmarks.fleet import SimClock, changes_this_second, devin_requests, seed_fleet
 
 INTERVAL = 10.0
 IDLE_TARGET = 400.0
@@ -66,18 +66,6 @@ class Sim:
     def delays_at(self, age_min: float) -> Spread:
         low, high = (age_min - AGE_WINDOW_MIN / 2) * 60, (age_min + AGE_WINDOW_MIN / 2) * 60
         return Spread.of([d for age, d in self.delays if low <= age < high])
-
-
-def _route(route: str) -> str:
-    if route.endswith("/sessions"):
-        return "list"
-    if route.endswith("/messages"):
-        return "messages"
-    if route.endswith("/attachments"):
-        return "attachments"
-    if route.endswith("/sessions/<devin_id>"):
-        return "get"
-    return "other"
 
 
 SPARSE_PER_AGE = 20
@@ -163,10 +151,10 @@ def simulate(
         while clock.now - start < (minutes * 60.0 + warm):
             elapsed = clock.now - start
             if elapsed >= warm and counted_from is None:
-                counted_from = _counts(stack)
+                counted_from = devin_requests(stack)
             changing = planned.pop(int(elapsed), [])
             if elapsed >= warm and change_share > 0:
-                changing += rng.sample(ids, _changes_this_second(rng, len(ids), change_share))
+                changing += rng.sample(ids, changes_this_second(rng, len(ids), change_share))
             for sid in changing:
                 changes += 1
                 acus = 10.0 + changes
@@ -183,24 +171,11 @@ def simulate(
                     del pending[sid]
             clock.now += 1.0
         sim.unseen = len(pending)
-        end = _counts(stack)
+        end = devin_requests(stack)
         base = counted_from or Counter()
         sim.requests = Counter({k: end[k] - base.get(k, 0) for k in end})
         store.dispose()
     return sim
-
-
-def _changes_this_second(rng: random.Random, fleet: int, share_per_min: float) -> int:
-    expected = fleet * share_per_min / 60.0
-    whole = int(expected)
-    return min(fleet, whole + (1 if rng.random() < expected - whole else 0))
-
-
-def _counts(stack: Any) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for route, n in stack.emulator.log.stats()["by_route"].items():
-        counts[_route(route.split(" ", 1)[-1])] += n
-    return counts
 
 
 def run(sessions: int = 1000, minutes: float = 62.0, quick: bool = False) -> Report:

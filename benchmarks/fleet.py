@@ -4,6 +4,8 @@ written through the store's own API as the webhook path leaves it."""
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -69,3 +71,25 @@ def seed_fleet(
         for claim in claims:
             store.finish_job(claim, result="created", session=by_key[claim.dedupe_key])
     return comments
+
+
+def changes_this_second(rng: random.Random, fleet: int, share_per_min: float) -> int:
+    """How many sessions of the fleet change in one second, `share_per_min` a minute."""
+    expected = fleet * share_per_min / 60.0
+    whole = int(expected)
+    return min(fleet, whole + (1 if rng.random() < expected - whole else 0))
+
+
+def devin_requests(stack: Any) -> Counter[str]:
+    """The emulator's request counts so far, by kind (list, get, messages, attachments...)."""
+    counts: Counter[str] = Counter()
+    for route, n in stack.emulator.log.stats()["by_route"].items():
+        path = route.split(" ", 1)[-1]
+        if path.endswith("/sessions"):
+            kind = "list"
+        elif path.endswith("/sessions/<devin_id>"):
+            kind = "get"
+        else:
+            kind = path.rsplit("/", 1)[-1]
+        counts[kind] += n
+    return counts

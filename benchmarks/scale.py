@@ -44,7 +44,7 @@ from benchmarks.common import (
     secs,
     workspace,
 )
-from benchmarks.fleet import seed_fleet
+from benchmarks.fleet import changes_this_second, devin_requests, seed_fleet
 
 TARGET_SESSIONS = 10_000
 DEPLOYMENT = "bench"
@@ -120,8 +120,10 @@ def run_once(cfg: ScaleConfig) -> Outcome:
                 now = time.time()
                 if now >= window_start:
                     if base is None:
-                        base = _counts(stack)
-                    for sid in rng.sample(ids, _per_second(rng, len(ids), cfg.change_share)):
+                        base = devin_requests(stack)
+                    for sid in rng.sample(
+                        ids, changes_this_second(rng, len(ids), cfg.change_share)
+                    ):
                         changes += 1
                         acus = 10.0 + changes
                         stack.emulator.patch_session(sid, {"acus_consumed": acus})
@@ -133,7 +135,7 @@ def run_once(cfg: ScaleConfig) -> Outcome:
                 time.sleep(0.1)
         finally:
             watcher.stop()
-        end = _counts(stack)
+        end = devin_requests(stack)
         procs.stop(worker)
     lags = watcher.lags
     requests = {k: end[k] - (base or Counter()).get(k, 0) for k in end}
@@ -182,27 +184,6 @@ class Watcher:
                         if self._pending.get(sid) == (shown, at):
                             del self._pending[sid]
                             self.lags.append(now - at)
-
-
-def _per_second(rng: random.Random, fleet: int, share_per_min: float) -> int:
-    expected = fleet * share_per_min / 60.0
-    whole = int(expected)
-    return min(fleet, whole + (1 if rng.random() < expected - whole else 0))
-
-
-def _counts(stack: Any) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for route, n in stack.emulator.log.stats()["by_route"].items():
-        path = route.split(" ", 1)[-1]
-        kind = (
-            "list"
-            if path.endswith("/sessions")
-            else "get"
-            if path.endswith("/sessions/<devin_id>")
-            else path.rsplit("/", 1)[-1]
-        )
-        counts[kind] += n
-    return counts
 
 
 def seed(stack: Any, db_url: str, cfg: ScaleConfig) -> dict[str, int]:

@@ -25,11 +25,13 @@ from bot.service.settings import MAX_WORKER_CONCURRENCY, Settings, SettingsError
 log = logging.getLogger("devin_bridge.service")
 
 
-def serve(args: argparse.Namespace) -> int:
-    settings = _settings("serve", need_webhook_secret=True)
+def _start(name: str, args: argparse.Namespace, *, webhook_secret: bool) -> Settings | int:
+    """What `serve` and `worker` do first: settings, the start-up checks, logging, the
+    store's schema. An exit code when one of them refuses."""
+    settings = _settings(name, need_webhook_secret=webhook_secret)
     if settings is None:
         return EXIT_USAGE
-    refused = _startup_checks("serve", settings, args, webhook_secret=True)
+    refused = _startup_checks(name, settings, args, webhook_secret=webhook_secret)
     if refused:
         return refused
     from bot.service import logs as service_logging
@@ -37,6 +39,13 @@ def serve(args: argparse.Namespace) -> int:
     service_logging.configure(settings.secrets())
     if not _prepare_store(settings):
         return EXIT_ERROR
+    return settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _start("serve", args, webhook_secret=True)
+    if isinstance(settings, int):
+        return settings
     if settings.redis_url and not _check_queue(settings, required=False):
         return EXIT_USAGE
     # Import the code (not the app) before forking, so a worker boots, or is replaced
@@ -75,17 +84,9 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    settings = _settings("worker", need_webhook_secret=False)
-    if settings is None:
-        return EXIT_USAGE
-    refused = _startup_checks("worker", settings, args, webhook_secret=False)
-    if refused:
-        return refused
-    from bot.service import logs as service_logging
-
-    service_logging.configure(settings.secrets())
-    if not _prepare_store(settings):
-        return EXIT_ERROR
+    settings = _start("worker", args, webhook_secret=False)
+    if isinstance(settings, int):
+        return settings
     if settings.redis_url and not _check_queue(settings, required=True):
         return EXIT_ERROR
     from bot.service.runtime import Runtime

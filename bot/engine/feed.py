@@ -30,7 +30,6 @@ class FeedRead:
     changed: tuple[Session, ...]  # newest state of each changed session, no duplicates
     cursor: int | None  # the largest updated_at seen (epoch seconds), else the old cursor
     ignored_filter: str | None  # set when the server did not apply a filter we sent
-    pages: int
     truncated: bool  # MAX_PAGES was reached: the next read continues from `cursor`
 
 
@@ -92,6 +91,5 @@ def read_changes(
         # so the cursor moves only after a complete read.
         cursor=cursor if truncated else top,
         ignored_filter=ignored,
-        pages=pages,
         truncated=truncated,
     )

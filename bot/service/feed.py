@@ -58,7 +58,6 @@ class FeedPass:
     """What one read found: sessions to tick now, or None when per-session polling rules."""
 
     changed: tuple[Session, ...] | None
-    pages: int = 0
 
 
 class ChangeFeed:
@@ -110,7 +109,7 @@ class ChangeFeed:
             return FeedPass(None)
         if found.ignored_filter is not None:
             self._fall_back(found.ignored_filter, now)
-            return FeedPass(None, found.pages)
+            return FeedPass(None)
         if first:
             self._adopt({bare_session_id(s.session_id) for s in found.changed})
         if not found.truncated:
@@ -120,7 +119,7 @@ class ChangeFeed:
         changed = tuple(s for s in found.changed if self._is_news(s))
         if changed:
             self._count(FEED_CHANGES, {}, len(changed))
-        return FeedPass(changed, found.pages)
+        return FeedPass(changed)
 
     def _next_cursor(self, found: FeedRead, started: float) -> int:
         """Where the next read starts (before its overlap): past every update seen, and
@@ -141,10 +140,6 @@ class ChangeFeed:
             offset = max(seen)
             self.store.set_meta(offset_key(self.tag), repr(offset))
         return max(found.cursor or 0, int(started + offset))
-
-    def forget(self, session_id: str) -> None:
-        """The tick after a feed hand-out failed: hand the session out again next time."""
-        self._seen.pop(session_id, None)
 
     def _is_news(self, s: Session) -> bool:
         signature = (

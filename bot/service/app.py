@@ -30,7 +30,7 @@ from bot.service import intake
 from bot.service import logs as service_logging
 from bot.service.codec import dump
 from bot.service.deps import DepsFactory
-from bot.service.feed_status import ok_key
+from bot.service.feed_status import meta_float, ok_key
 from bot.service.metrics import Metrics, render
 from bot.service.queue import HEARTBEAT_KEY, JobQueue, trigger_job_thread
 from bot.service.runtime import Runtime
@@ -49,10 +49,10 @@ def _background_health(runtime: Runtime) -> dict[str, Any]:
 
     def age(key: str) -> float | None:
         try:
-            seen = float(runtime.store.get_meta(key) or "nan")
-        except (ValueError, sa.exc.SQLAlchemyError):
+            seen = meta_float(runtime.store.get_meta(key))
+        except sa.exc.SQLAlchemyError:
             return None
-        return None if seen != seen else round(max(0.0, time.time() - seen), 1)
+        return None if seen is None else round(max(0.0, time.time() - seen), 1)
 
     feed = runtime.feed_tag
     return {

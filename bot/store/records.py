@@ -55,6 +55,10 @@ class ClaimedSession:
     thread_closed: bool
     created_at: float
     lease: Lease
+    # The row's next poll time when it was claimed: a poll requested while the tick runs
+    # (the change feed, `/devin status`) changes it, and the tick's own schedule then
+    # does not push it back (see finish_tick).
+    next_poll_at: float | None = None
 
 
 @dataclass(frozen=True)

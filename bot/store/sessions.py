@@ -142,6 +142,7 @@ class SessionsMixin(ThreadsMixin):
                 thread_closed=r.thread_key in closed,
                 created_at=float(r.created_at),
                 lease=Lease(owner, int(r.lease_version), until),
+                next_poll_at=float(r.next_poll_at),
             )
             for r in sorted(rows, key=lambda r: float(r.next_poll_at))
         ]
@@ -174,6 +175,7 @@ class SessionsMixin(ThreadsMixin):
             "w_detail": write.status_detail,
             "w_state": write.state,
             "w_next": write.next_poll_at,
+            "f_next": claim.next_poll_at,
             "w_done": write.done,
             "w_now": now,
             "w_comment": write.comment_id,
@@ -361,7 +363,19 @@ def _finish_tick_stmt(with_comment: bool) -> sa.Update:
         "status": sa.bindparam("w_status"),
         "status_detail": sa.bindparam("w_detail"),
         "state": sa.bindparam("w_state"),
-        "next_poll_at": sa.bindparam("w_next"),
+        # A poll requested during the tick (the row's time moved since the claim) stands
+        # when it is sooner than the tick's own schedule.
+        "next_poll_at": sa.case(
+            (
+                sa.and_(
+                    sa.bindparam("f_next", type_=sa.Float).is_not(None),
+                    s.c.next_poll_at != sa.bindparam("f_next", type_=sa.Float),
+                    s.c.next_poll_at < sa.bindparam("w_next", type_=sa.Float),
+                ),
+                s.c.next_poll_at,
+            ),
+            else_=sa.bindparam("w_next", type_=sa.Float),
+        ),
         "done": sa.bindparam("w_done"),
         "lease_owner": None,
         "lease_until": None,

@@ -229,6 +229,23 @@ def test_due_sessions_are_leased_once_and_written_under_the_fence(
     assert again.track == '{"v": 2}'
 
 
+def test_a_poll_requested_during_a_tick_is_not_pushed_back_by_it(
+    store: Store, clock: Clock
+) -> None:
+    """The change feed (or `/devin status`) asks for a poll while a tick holds the
+    session: the tick's own, later schedule must not overwrite that request."""
+    _add_session(store, clock, "s1")
+    (claim,) = store.claim_due_sessions("p1", 10)
+    clock.now += 1
+    assert store.poll_now("s1")  # requested while the tick runs
+    assert store.finish_tick(claim, _write(clock.now + 600))
+    assert store.session("s1")["next_poll_at"] == clock.now
+    # Without a request during the tick, its own schedule stands.
+    (claim,) = store.claim_due_sessions("p1", 10)
+    assert store.finish_tick(claim, _write(clock.now + 600))
+    assert store.session("s1")["next_poll_at"] == clock.now + 600
+
+
 def test_a_job_touching_a_session_fences_an_in_flight_tick(store: Store, clock: Clock) -> None:
     _add_session(store, clock, "s1")
     (tick,) = store.claim_due_sessions("poller", 10)

@@ -46,6 +46,7 @@ FEED_LEADER = "feed"
 DEPLOYMENT_KEY = "deployment_id"
 DEPLOYMENT_TAG_PREFIX = "bridge:"
 FIRST_LOOKBACK_S = 3 * 24 * 3600.0
+SAVE_EVERY_S = 1.0
 FALLBACK_S = 600.0  # after the API ignored a filter, poll per session this long, then probe
 
 
@@ -83,6 +84,13 @@ class ChangeFeed:
         # Signature of each session as the feed last handed it out: the overlap window
         # lists a session again without a change, and that must not cost a tick.
         self._seen: dict[str, tuple[object, ...]] = {}
+        # The cursor and Devin's clock offset live here once read from the store; they
+        # are written back at most every SAVE_EVERY_S (another reader taking over later
+        # starts from a cursor at most that old: it re-lists a little more, never less).
+        self._cursor: int | None = None
+        self._offset = 0.0
+        self._loaded = False
+        self._saved_at = float("-inf")
 
     def due(self) -> bool:
         return self.clock() >= self._next
@@ -93,10 +101,10 @@ class ChangeFeed:
         fallback = meta_float(self.store.get_meta(fallback_key(self.tag))) or 0.0
         if fallback > now:
             return FeedPass(None)
-        cursor_text = self.store.get_meta(cursor_key(self.tag))
-        cursor = int(cursor_text) if cursor_text and cursor_text.isdigit() else None
+        self._load()
+        cursor = self._cursor
         first = cursor is None
-        if first:
+        if cursor is None:
             # A store without a cursor (new, or wiped) looks back a few days, not at every
             # session the tag ever had; older live ones are adopted or safety-read.
             cursor = int(now - FIRST_LOOKBACK_S)
@@ -113,8 +121,8 @@ class ChangeFeed:
         if first:
             self._adopt({bare_session_id(s.session_id) for s in found.changed})
         if not found.truncated:
-            self.store.set_meta(cursor_key(self.tag), str(self._next_cursor(found, now)))
-        self.store.set_meta(ok_key(self.tag), repr(now))
+            self._cursor = self._next_cursor(found, now)
+        self._save(now)
         self._count(FEED_READS, {"result": "ok"})
         changed = tuple(s for s in found.changed if self._is_news(s))
         if changed:
@@ -134,12 +142,29 @@ class ChangeFeed:
         taken as agreeing within the overlap.
         """
         now = self.clock()
-        offset = meta_float(self.store.get_meta(offset_key(self.tag))) or 0.0
         seen = [epoch_seconds(s.updated_at) - now for s in found.changed]
-        if seen and max(seen) > offset:
-            offset = max(seen)
-            self.store.set_meta(offset_key(self.tag), repr(offset))
-        return max(found.cursor or 0, int(started + offset))
+        if seen and max(seen) > self._offset:
+            self._offset = max(seen)
+            self.store.set_meta(offset_key(self.tag), repr(self._offset))
+        return max(found.cursor or 0, int(started + self._offset))
+
+    def _load(self) -> None:
+        """Read the stored cursor and offset, once."""
+        if self._loaded:
+            return
+        text = self.store.get_meta(cursor_key(self.tag))
+        self._cursor = int(text) if text and text.isdigit() else None
+        self._offset = meta_float(self.store.get_meta(offset_key(self.tag))) or 0.0
+        self._loaded = True
+
+    def _save(self, now: float) -> None:
+        """Store the cursor and the time of this read (the feed's health for every process)."""
+        if now - self._saved_at < SAVE_EVERY_S:
+            return
+        if self._cursor is not None:
+            self.store.set_meta(cursor_key(self.tag), str(self._cursor))
+        self.store.set_meta(ok_key(self.tag), repr(now))
+        self._saved_at = now
 
     def _is_news(self, s: Session) -> bool:
         signature = (

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.support.deliveries import deliver, service_env, wait_for
 from tests.support.service_proc import ServiceProc, start_serve
@@ -161,6 +162,9 @@ def test_a_web_worker_takes_deliveries_while_the_background_process_is_down(
     service = start_serve(service_env(stack, f"sqlite:///{tmp_path / 'state.db'}"), tmp_path)
     try:
         (background,) = wait_for(lambda: _started(service, "background"), "a background pid")
+        # Stopped during its start-up writes (schema, deployment id, first feed read) it
+        # would hold the SQLite write gate: stop it once it is in its steady loop.
+        wait_for(lambda: _steady(service.url), "the background's heartbeat and first feed read")
         os.kill(background, signal.SIGSTOP)
         try:
             answer = deliver(service.url, "issue_comment", _comment(stack, 3, "/devin three"))
@@ -172,6 +176,13 @@ def test_a_web_worker_takes_deliveries_while_the_background_process_is_down(
         wait_for(lambda: _finished(stack, 3), "the session finished", 30)
     finally:
         service.stop()
+
+
+def _steady(url: str) -> bool:
+    health = requests.get(url + "/healthz", timeout=5).json()
+    return health["background_seen_s"] is not None and (
+        health["change_feed"]["last_read_s"] is not None
+    )
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree")
